@@ -1,0 +1,86 @@
+//! The chain: `Handler`s called in order through `Next`, replies passed back up as values.
+
+use std::sync::Arc;
+
+use hickory_proto::op::{Message, ResponseCode};
+
+use crate::error::PluginError;
+use crate::request::Request;
+
+/// What a handler gives back up the chain.
+#[derive(Debug, Clone)]
+pub enum Reply {
+    /// A complete answer; the server restores the ID and question, and fits it to the client.
+    Answer(Message),
+    /// No answer written: the server replies with this rcode and nothing else (CoreDNS's
+    /// `!plugin.ClientWrite(rcode)` case). Not logged by `errors`.
+    NoAnswer(ResponseCode),
+}
+
+impl Reply {
+    /// The rcode the client will see.
+    pub fn rcode(&self) -> ResponseCode {
+        match self {
+            Reply::Answer(m) => m.metadata.response_code,
+            Reply::NoAnswer(rc) => *rc,
+        }
+    }
+}
+
+/// One plugin's query handler. Plugins never know their neighbours: they get the rest of the
+/// chain as `next`.
+#[async_trait::async_trait]
+pub trait Handler: Send + Sync + 'static {
+    /// The directive name (`cache`, `kubernetes`, ...), used in logs and errors.
+    fn name(&self) -> &'static str;
+
+    /// Answers `req`, or passes it on with `next.run(req)`.
+    async fn serve(&self, req: &mut Request, next: Next<'_>) -> Result<Reply, PluginError>;
+
+    /// Readiness for the `ready` plugin: `None` for plugins that have no notion of it.
+    fn ready(&self) -> Option<bool> {
+        None
+    }
+}
+
+/// The rest of the chain after the calling handler.
+#[derive(Clone, Copy)]
+pub struct Next<'a> {
+    caller: &'static str,
+    chain: &'a [Arc<dyn Handler>],
+}
+
+impl<'a> Next<'a> {
+    /// The whole chain of a server block, to be run from its head.
+    pub fn chain(chain: &'a [Arc<dyn Handler>]) -> Self {
+        Self { caller: "", chain }
+    }
+
+    /// Runs the next handler. Past the end of the chain this is CoreDNS's `NextOrFailure`
+    /// error, which the server answers with SERVFAIL.
+    pub async fn run(self, req: &mut Request) -> Result<Reply, PluginError> {
+        match self.chain.split_first() {
+            Some((head, rest)) => {
+                head.serve(
+                    req,
+                    Next {
+                        caller: head.name(),
+                        chain: rest,
+                    },
+                )
+                .await
+            }
+            None => Err(PluginError::no_next(self.caller)),
+        }
+    }
+
+    /// True when no handler follows.
+    pub fn is_empty(&self) -> bool {
+        self.chain.is_empty()
+    }
+
+    /// The name of the next handler, if any (forward's `next` option looks for another forward).
+    pub fn peek_name(&self) -> Option<&'static str> {
+        self.chain.first().map(|h| h.name())
+    }
+}

@@ -1,0 +1,22 @@
+//! The plugin API of clusterdns: what every Corefile directive's crate builds on.
+//!
+//! A plugin's `setup` reads its directive through a [`Setup`], and usually adds a [`Handler`] to
+//! the server block's chain. Handlers run in the fixed directive order; each answers or calls
+//! [`Next`], and may change what comes back up.
+
+pub mod clog;
+mod duration;
+mod error;
+mod handler;
+mod request;
+mod setup;
+mod zones;
+
+pub use corefile::{Dispenser, Error as ParseError};
+pub use duration::parse_duration;
+pub use error::{PluginError, SetupError};
+pub use handler::{Handler, Next, Reply};
+pub use hickory_proto as proto;
+pub use request::{Request, Transport};
+pub use setup::{BlockInfo, Phase, Readiness, Service, ServiceContext, Setup, SetupOutput};
+pub use zones::{Zones, normalize_zone};

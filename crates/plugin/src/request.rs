@@ -1,0 +1,98 @@
+//! The query as plugins see it: one question, the client, the transport, EDNS.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use hickory_proto::op::{Edns, Message, MessageType, Metadata, Query};
+use hickory_proto::rr::{DNSClass, Name, RecordType};
+
+/// The transport a query came in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Transport {
+    Udp,
+    Tcp,
+}
+
+impl Transport {
+    /// `udp` or `tcp`, as CoreDNS's `{proto}` and metric labels write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Udp => "udp",
+            Transport::Tcp => "tcp",
+        }
+    }
+}
+
+/// One query on its way down the chain. Plugins may change `query` (rewrite does); the server
+/// always answers with the question the client sent.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// Header of the query (ID, opcode, RD, CD, ...).
+    pub metadata: Metadata,
+    /// The single question, in the client's case.
+    pub query: Query,
+    /// The client's OPT record, if it sent one.
+    pub edns: Option<Edns>,
+    pub client: SocketAddr,
+    pub local: SocketAddr,
+    pub transport: Transport,
+    /// Size of the query on the wire, in bytes.
+    pub size: usize,
+    /// The listener, as CoreDNS names it in metrics (`dns://:53`).
+    pub server: Arc<str>,
+    /// The server block zone that took the query (`.`, `cluster.local.`).
+    pub zone: Arc<str>,
+    pub received: Instant,
+}
+
+impl Request {
+    /// The question name, in the client's case.
+    pub fn qname(&self) -> &Name {
+        self.query.name()
+    }
+
+    pub fn qtype(&self) -> RecordType {
+        self.query.query_type()
+    }
+
+    pub fn qclass(&self) -> DNSClass {
+        self.query.query_class()
+    }
+
+    /// The DNSSEC OK bit of the client's OPT.
+    pub fn do_bit(&self) -> bool {
+        self.edns.as_ref().is_some_and(|e| e.flags().dnssec_ok)
+    }
+
+    /// The UDP size the client advertised (0 without EDNS), as `{>bufsize}` logs it.
+    pub fn advertised_size(&self) -> u16 {
+        self.edns.as_ref().map_or(0, Edns::max_payload)
+    }
+
+    /// The largest reply the client takes: 65535 over TCP, else its EDNS size but at least 512
+    /// (CoreDNS's `request.Size`).
+    pub fn max_reply_size(&self) -> u16 {
+        match self.transport {
+            Transport::Tcp => u16::MAX,
+            Transport::Udp => self.advertised_size().max(512),
+        }
+    }
+
+    /// An empty reply to this query: same ID, opcode, RD and CD, QR set, the question copied.
+    pub fn reply(&self) -> Message {
+        let mut m = Message::new(self.metadata.id, MessageType::Response, self.metadata.op_code);
+        m.metadata = Metadata::response_from_request(&self.metadata);
+        m.queries.push(self.query.clone());
+        m
+    }
+
+    /// This query as a message to send on (to an upstream), with the client's OPT.
+    pub fn to_message(&self) -> Message {
+        let mut m = Message::new(self.metadata.id, MessageType::Query, self.metadata.op_code);
+        m.metadata = self.metadata;
+        m.queries.push(self.query.clone());
+        m.edns = self.edns.clone();
+        m
+    }
+}

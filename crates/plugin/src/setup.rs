@@ -1,0 +1,116 @@
+//! `Setup`: what a directive's setup reads (its tokens, its server block) and what it may add
+//! (a handler, listen addresses, a background service, a lameduck period, readiness reporting).
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use corefile::Dispenser;
+use tokio::sync::watch;
+
+use crate::handler::Handler;
+
+/// The server block a directive sits in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockInfo {
+    /// Normalized zones of all the block's keys, in key order (`cluster.local.`, `.`).
+    pub zones: Vec<String>,
+    /// The Corefile the block came from.
+    pub file: Arc<str>,
+}
+
+/// Where the process is in its life, as background services see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Running,
+    /// SIGTERM received: still answering queries for the lameduck period.
+    LameDuck,
+    Stopped,
+}
+
+/// Which plugins are not ready yet, across the server blocks that enabled `ready`.
+pub trait Readiness: Send + Sync + 'static {
+    /// Names of plugins that are not ready, sorted, without duplicates; empty when all are.
+    fn not_ready(&self) -> Vec<&'static str>;
+}
+
+/// What a background service is given when it starts.
+#[derive(Clone)]
+pub struct ServiceContext {
+    pub phase: watch::Receiver<Phase>,
+    pub readiness: Arc<dyn Readiness>,
+}
+
+/// A process-wide background service (an HTTP endpoint, a ticker). Services with the same key
+/// are one service, however many server blocks ask for them.
+#[async_trait::async_trait]
+pub trait Service: Send + Sync + 'static {
+    /// Identity across server blocks, e.g. `health 127.0.0.1:8080`.
+    fn key(&self) -> String;
+
+    /// Binds and spawns what the service runs; returns once it is serving. Tasks end when the
+    /// phase becomes `Stopped`.
+    async fn start(self: Arc<Self>, ctx: ServiceContext) -> Result<(), String>;
+}
+
+/// The setup of one directive in one server block.
+pub struct Setup<'a> {
+    pub block: &'a BlockInfo,
+    dispenser: Dispenser,
+    out: SetupOutput,
+}
+
+/// Everything a directive's setup asked for.
+#[derive(Default)]
+pub struct SetupOutput {
+    pub handlers: Vec<Arc<dyn Handler>>,
+    pub bind: Vec<IpAddr>,
+    pub services: Vec<Arc<dyn Service>>,
+    pub lameduck: Option<Duration>,
+    pub reports_readiness: bool,
+}
+
+impl<'a> Setup<'a> {
+    pub fn new(block: &'a BlockInfo, dispenser: Dispenser) -> Self {
+        Self {
+            block,
+            dispenser,
+            out: SetupOutput::default(),
+        }
+    }
+
+    /// The directive's tokens (every occurrence in the block).
+    pub fn dispenser(&mut self) -> &mut Dispenser {
+        &mut self.dispenser
+    }
+
+    /// Puts `handler` in the block's chain, at the directive's place in the fixed order.
+    pub fn add_handler(&mut self, handler: Arc<dyn Handler>) {
+        self.out.handlers.push(handler);
+    }
+
+    /// Listens on these addresses instead of every interface (the `bind` directive).
+    pub fn add_bind(&mut self, addrs: impl IntoIterator<Item = IpAddr>) {
+        self.out.bind.extend(addrs);
+    }
+
+    /// Runs a background service while the server runs.
+    pub fn add_service(&mut self, service: Arc<dyn Service>) {
+        self.out.services.push(service);
+    }
+
+    /// Keep answering for `period` after SIGTERM before the listeners close.
+    pub fn set_lameduck(&mut self, period: Duration) {
+        self.out.lameduck = Some(period);
+    }
+
+    /// Counts this block's plugins in `/ready` (the `ready` directive does this).
+    pub fn report_readiness(&mut self) {
+        self.out.reports_readiness = true;
+    }
+
+    /// What the setup asked for.
+    pub fn finish(self) -> SetupOutput {
+        self.out
+    }
+}
