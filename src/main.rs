@@ -1,1 +1,148 @@
-fn main() {}
+//! clusterdns: a CoreDNS-compatible cluster DNS server. Reads a Corefile, serves it.
+
+mod cli;
+mod registry;
+mod server;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clusterdns_plugin::clog;
+
+/// Served when there is no `-conf` and no `./Corefile`: answers without a cluster.
+const DEFAULT_COREFILE: &str = ". {\n    whoami\n    log\n}\n";
+
+/// Which Corefile to read, and what to call it in errors.
+enum Source {
+    File(PathBuf),
+    Builtin,
+}
+
+fn main() -> ExitCode {
+    let cli = match cli::parse(std::env::args().skip(1)) {
+        Ok(cli) => cli,
+        Err(e) => {
+            eprintln!("{e}\n{}", cli::USAGE);
+            return ExitCode::from(2);
+        }
+    };
+    if cli.version {
+        println!("{}", version());
+        return ExitCode::SUCCESS;
+    }
+    if cli.plugins {
+        print_plugins();
+        return ExitCode::SUCCESS;
+    }
+    let source = match &cli.conf {
+        Some(path) => Source::File(path.clone()),
+        None if Path::new("Corefile").exists() => Source::File("Corefile".into()),
+        None => Source::Builtin,
+    };
+    let port = cli.port.unwrap_or(53);
+    if cli.validate {
+        return match load(&source, port) {
+            Ok(plan) => {
+                println!(
+                    "Corefile is valid: {} zone(s) on {} listener(s)",
+                    plan.served.len(),
+                    plan.listeners.len()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(errors) => {
+                for e in errors {
+                    eprintln!("{e}");
+                }
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let plan = match load(&source, port) {
+        Ok(plan) => plan,
+        Err(errors) => {
+            // CoreDNS stops at start-up on a bad Corefile; so do we, naming every problem.
+            for e in errors {
+                eprintln!("{e}");
+            }
+            return ExitCode::FAILURE;
+        }
+    };
+    match run(plan, &cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Parses the Corefile and sets up every plugin: no sockets yet.
+fn load(source: &Source, port: u16) -> Result<server::Plan, Vec<String>> {
+    let known = registry::names();
+    let blocks = match source {
+        Source::File(path) => corefile::parse_file(path, &known),
+        Source::Builtin => corefile::parse("<builtin>", DEFAULT_COREFILE, &known),
+    }
+    .map_err(|e| vec![e.to_string()])?;
+    server::assemble(&blocks, port)
+}
+
+fn run(plan: server::Plan, cli: &cli::Cli) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("tokio runtime")?;
+    runtime.block_on(async {
+        let served = plan.served.clone();
+        let running = server::start(plan).await.map_err(anyhow::Error::msg)?;
+        if let Some(pidfile) = &cli.pidfile {
+            std::fs::write(pidfile, format!("{}\n", std::process::id()))
+                .with_context(|| format!("could not write pidfile {}", pidfile.display()))?;
+        }
+        if !cli.quiet {
+            for zone in &served {
+                println!("{zone}");
+            }
+            println!("{}", version());
+        }
+        let signal = wait_for_signal().await?;
+        clog::info(
+            None,
+            format_args!("{signal}: Shutting down servers then terminating"),
+        );
+        running.shut_down().await;
+        if let Some(pidfile) = &cli.pidfile {
+            let _ = std::fs::remove_file(pidfile);
+        }
+        Ok(())
+    })
+}
+
+async fn wait_for_signal() -> Result<&'static str> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("SIGINT handler")?;
+    tokio::select! {
+        _ = term.recv() => Ok("SIGTERM"),
+        _ = int.recv() => Ok("SIGINT"),
+    }
+}
+
+fn version() -> String {
+    format!(
+        "clusterdns-{} (CoreDNS-1.11.3 compatible)\n{}/{}, rust",
+        env!("CARGO_PKG_VERSION"),
+        std::env::consts::OS,
+        std::env::consts::ARCH
+    )
+}
+
+/// CoreDNS's `-plugins` listing; plugins in execution order rather than alphabetical.
+fn print_plugins() {
+    println!("Server types:\n  dns\n\nCaddyfile loaders:\n  flag\n  default\n\nOther plugins:");
+    for d in registry::DIRECTIVES.iter().filter(|d| d.setup.is_some()) {
+        println!("  dns.{}", d.name);
+    }
+}

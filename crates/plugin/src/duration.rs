@@ -42,6 +42,35 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(total).map_err(|_| invalid())
 }
 
+/// Formats like Go's `time.Duration.String` (`5m0s`, `1.5s`, `300ms`), as CoreDNS prints them.
+pub fn format_duration(d: Duration) -> String {
+    let nanos = d.as_nanos();
+    if nanos == 0 {
+        return "0s".into();
+    }
+    let trim = |v: f64| {
+        let s = format!("{v:.9}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    };
+    if nanos < 1_000 {
+        return format!("{nanos}ns");
+    }
+    if nanos < 1_000_000 {
+        return format!("{}µs", trim(nanos as f64 / 1e3));
+    }
+    if nanos < 1_000_000_000 {
+        return format!("{}ms", trim(nanos as f64 / 1e6));
+    }
+    let secs = d.as_secs();
+    let (h, m) = (secs / 3600, (secs % 3600) / 60);
+    let s = trim((secs % 60) as f64 + f64::from(d.subsec_nanos()) / 1e9);
+    match (h, m) {
+        (0, 0) => format!("{s}s"),
+        (0, m) => format!("{m}m{s}s"),
+        (h, m) => format!("{h}h{m}m{s}s"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -67,5 +96,21 @@ mod tests {
             parse_duration("5").unwrap_err(),
             "time: missing unit in duration \"5\""
         );
+    }
+
+    #[test]
+    fn go_formatting() {
+        let cases: &[(Duration, &str)] = &[
+            (Duration::ZERO, "0s"),
+            (Duration::from_secs(300), "5m0s"),
+            (Duration::from_secs(90), "1m30s"),
+            (Duration::from_millis(1500), "1.5s"),
+            (Duration::from_secs(3600), "1h0m0s"),
+            (Duration::from_millis(300), "300ms"),
+            (Duration::from_micros(2), "2µs"),
+        ];
+        for (d, want) in cases {
+            assert_eq!(format_duration(*d), *want);
+        }
     }
 }

@@ -13,6 +13,13 @@ pub enum SetupError {
     Other(String),
 }
 
+impl SetupError {
+    /// CoreDNS's `plugin.ErrOnce`, for directives allowed once per server block.
+    pub fn once_per_block() -> Self {
+        SetupError::Other("this plugin can only be used once per Server Block".into())
+    }
+}
+
 /// A plugin failed to produce an answer. The server replies with `rcode`; the `errors` plugin
 /// logs the message, as CoreDNS's does.
 #[derive(Debug, Clone, thiserror::Error)]

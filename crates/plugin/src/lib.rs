@@ -8,12 +8,14 @@ pub mod clog;
 mod duration;
 mod error;
 mod handler;
+pub mod http;
 mod request;
+pub mod response;
 mod setup;
 mod zones;
 
 pub use corefile::{Dispenser, Error as ParseError};
-pub use duration::parse_duration;
+pub use duration::{format_duration, parse_duration};
 pub use error::{PluginError, SetupError};
 pub use handler::{Handler, Next, Reply};
 pub use hickory_proto as proto;

@@ -28,10 +28,10 @@ pub enum Phase {
     Stopped,
 }
 
-/// Which plugins are not ready yet, across the server blocks that enabled `ready`.
+/// The readiness of plugins, across the server blocks that enabled `ready`.
 pub trait Readiness: Send + Sync + 'static {
-    /// Names of plugins that are not ready, sorted, without duplicates; empty when all are.
-    fn not_ready(&self) -> Vec<&'static str>;
+    /// Each reporting plugin's name and whether it is ready now.
+    fn states(&self) -> Vec<(&'static str, bool)>;
 }
 
 /// What a background service is given when it starts.

@@ -1,1 +1,235 @@
-//! Test kit.
+//! Test-only helpers: start the real clusterdns binary on a Corefile, query it over real UDP
+//! and TCP sockets with hickory-proto messages, read its log and its HTTP endpoints.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
+use hickory_proto::rr::{DNSClass, Name, RecordType};
+
+/// A port free on 127.0.0.1 for both UDP and TCP at the time of the call.
+pub fn free_port() -> u16 {
+    loop {
+        let udp = UdpSocket::bind("127.0.0.1:0").expect("bind udp");
+        let port = udp.local_addr().expect("addr").port();
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// A running clusterdns process, killed on drop.
+pub struct Server {
+    child: Child,
+    pub dir: PathBuf,
+    pub corefile: PathBuf,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl Server {
+    /// Writes `corefile` into a fresh directory and starts `bin -conf` on it, then waits until
+    /// `ready_port` (a DNS port over TCP, or an HTTP port) accepts connections.
+    pub fn start(bin: &str, corefile: &str, ready_port: u16) -> Server {
+        let dir =
+            std::env::temp_dir().join(format!("clusterdns-test-{}-{}", std::process::id(), free_port()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("Corefile");
+        std::fs::write(&path, corefile).expect("write Corefile");
+        let mut child = Command::new(bin)
+            .arg("-conf")
+            .arg(&path)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start clusterdns");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        for stream in [
+            child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
+            child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let lines = lines.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    lines.lock().expect("lines").push(line);
+                }
+            });
+        }
+        let mut server = Server {
+            child,
+            dir,
+            corefile: path,
+            lines,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", ready_port)).is_err() {
+            if let Ok(Some(status)) = server.child.try_wait() {
+                panic!("clusterdns exited with {status}: {:?}", server.output());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "clusterdns did not listen: {:?}",
+                server.output()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        server
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Everything the process printed so far, stdout and stderr interleaved by line.
+    pub fn output(&self) -> Vec<String> {
+        self.lines.lock().expect("lines").clone()
+    }
+
+    /// Waits up to `timeout` for a printed line containing `needle`.
+    pub fn wait_for_line(&self, needle: &str, timeout: Duration) -> Option<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(line) = self.output().into_iter().find(|l| l.contains(needle)) {
+                return Some(line);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Sends a signal by name (`TERM`, `INT`).
+    pub fn signal(&self, name: &str) {
+        let ok = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.pid().to_string())
+            .status();
+        assert!(ok.is_ok_and(|s| s.success()), "kill -{name} failed");
+    }
+
+    /// Waits for the process to exit, up to `timeout`; its exit code if it did.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A query message: RD set, a random ID, `edns` as the client's UDP size (None: no OPT).
+pub fn query(name: &str, rtype: RecordType, edns: Option<u16>) -> Message {
+    let mut m = Message::new(rand_id(), MessageType::Query, OpCode::Query);
+    m.metadata.recursion_desired = true;
+    m.queries
+        .push(Query::query(Name::from_ascii(name).expect("name"), rtype));
+    if let Some(size) = edns {
+        let mut e = Edns::new();
+        e.set_max_payload(size);
+        m.edns = Some(e);
+    }
+    m
+}
+
+/// Same as [`query`] with another class.
+pub fn query_class(name: &str, rtype: RecordType, class: DNSClass) -> Message {
+    let mut m = query(name, rtype, None);
+    m.queries[0].set_query_class(class);
+    m
+}
+
+fn rand_id() -> u16 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    (nanos ^ (nanos >> 16)) as u16
+}
+
+/// Sends raw bytes over UDP; the raw reply, or None after `timeout`.
+pub fn udp_raw(server: SocketAddr, bytes: &[u8], timeout: Duration) -> Option<Vec<u8>> {
+    let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    sock.set_read_timeout(Some(timeout)).expect("timeout");
+    sock.send_to(bytes, server).expect("send");
+    let mut buf = vec![0u8; 65535];
+    let (n, _) = sock.recv_from(&mut buf).ok()?;
+    buf.truncate(n);
+    Some(buf)
+}
+
+/// Sends `m` over UDP and parses the reply (panics after 3 s without one).
+pub fn udp(server: SocketAddr, m: &Message) -> Message {
+    let reply = udp_raw(server, &m.to_vec().expect("encode"), Duration::from_secs(3)).expect("no UDP reply");
+    Message::from_vec(&reply).expect("decode reply")
+}
+
+/// Sends each message over one TCP connection, in order, and parses each reply.
+pub fn tcp(server: SocketAddr, messages: &[Message]) -> Vec<Message> {
+    let mut stream = TcpStream::connect(server).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .expect("timeout");
+    messages
+        .iter()
+        .map(|m| {
+            let bytes = m.to_vec().expect("encode");
+            let len = u16::try_from(bytes.len()).expect("size").to_be_bytes();
+            stream.write_all(&len).expect("write");
+            stream.write_all(&bytes).expect("write");
+            let mut len = [0u8; 2];
+            stream.read_exact(&mut len).expect("read length");
+            let mut reply = vec![0u8; usize::from(u16::from_be_bytes(len))];
+            stream.read_exact(&mut reply).expect("read reply");
+            Message::from_vec(&reply).expect("decode reply")
+        })
+        .collect()
+}
+
+/// `GET path` over HTTP/1.0: the status code and the body.
+pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).ok()?;
+    let status = text.split_whitespace().nth(1)?.parse().ok()?;
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Some((status, body))
+}
+
+/// Runs a directive's `parse` on each Corefile snippet and checks that it fails with a message
+/// containing the expected text (file and line included when the case says so).
+pub fn assert_parse_errors<T: std::fmt::Debug, E: std::fmt::Display>(
+    parse: impl Fn(&mut corefile::Dispenser) -> Result<T, E>,
+    cases: &[(&str, &str)],
+) {
+    for (input, want) in cases {
+        match parse(&mut corefile::Dispenser::from_text(input)) {
+            Ok(v) => panic!("{input:?} parsed as {v:?}; wanted an error containing {want:?}"),
+            Err(e) => {
+                let got = e.to_string();
+                assert!(got.contains(want), "{input:?}\n got: {got}\nwant: {want}");
+            }
+        }
+    }
+}

@@ -1,1 +1,5 @@
-//! bind
+//! The `bind` directive: the addresses (or interfaces) a server block listens on.
+
+mod setup;
+
+pub use setup::{Bind, parse, setup};

@@ -1,1 +1,7 @@
-//! health
+//! The `health` directive: `/health` answers 200 OK while the process runs; `lameduck`.
+
+mod health;
+mod setup;
+
+pub use health::Health;
+pub use setup::{Config, parse, setup};

@@ -1,0 +1,118 @@
+//! A small HTTP/1.1 endpoint on hyper for `health`, `ready` and `prometheus`.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::setup::Phase;
+
+/// Answers one request path: status and body.
+pub type Route = Arc<dyn Fn(&str) -> (StatusCode, String) + Send + Sync>;
+
+/// Resolves a Go-style listen address (`:8080`, `127.0.0.1:8181`, `localhost:9153`,
+/// `[::1]:8080`). An empty host means every interface.
+pub async fn resolve_listen_addr(addr: &str) -> Result<Vec<SocketAddr>, String> {
+    let (host, port) = addr
+        .rsplit_once(':')
+        .ok_or_else(|| format!("address {addr}: missing port in address"))?;
+    let port: u16 = port
+        .parse()
+        .map_err(|_| format!("address {addr}: invalid port"))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() {
+        return Ok(vec![
+            SocketAddr::from(([0u16; 8], port)),
+            SocketAddr::from(([0u8; 4], port)),
+        ]);
+    }
+    let found: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|e| format!("address {addr}: {e}"))?
+        .collect();
+    if found.is_empty() {
+        return Err(format!("address {addr}: no addresses"));
+    }
+    Ok(found)
+}
+
+/// Checks the syntax of a Go-style `host:port`, as `net.SplitHostPort` (setup-time, no I/O).
+pub fn check_listen_addr(addr: &str) -> Result<(), String> {
+    match addr.rsplit_once(':') {
+        None => Err(format!("address {addr}: missing port in address")),
+        Some((_, port)) if port.parse::<u16>().is_err() => Err(format!("address {addr}: invalid port")),
+        Some((host, _)) if host.contains(':') && !(host.starts_with('[') && host.ends_with(']')) => {
+            Err(format!("address {addr}: too many colons in address"))
+        }
+        Some(_) => Ok(()),
+    }
+}
+
+/// Reads the optional `[ADDRESS]` argument of `health`, `ready` and `prometheus`: none, or one
+/// Go-style `host:port`.
+pub fn optional_listen_addr(d: &mut corefile::Dispenser) -> Result<Option<String>, crate::SetupError> {
+    match d.remaining_args().as_slice() {
+        [] => Ok(None),
+        [addr] => {
+            check_listen_addr(addr).map_err(crate::SetupError::Other)?;
+            Ok(Some(addr.clone()))
+        }
+        _ => Err(d.arg_err().into()),
+    }
+}
+
+/// Binds `addr` (the first of its addresses that binds: `[::]` then `0.0.0.0` for `:PORT`) and
+/// serves `route` until the phase is `Stopped`. Returns the bound address.
+pub async fn serve(
+    addr: &str,
+    route: Route,
+    mut phase: watch::Receiver<Phase>,
+) -> Result<SocketAddr, String> {
+    let mut last_err = String::new();
+    let mut listener = None;
+    for candidate in resolve_listen_addr(addr).await? {
+        match TcpListener::bind(candidate).await {
+            Ok(l) => {
+                listener = Some(l);
+                break;
+            }
+            Err(e) => last_err = format!("listen tcp {candidate}: {e}"),
+        }
+    }
+    let listener = listener.ok_or(last_err)?;
+    let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => {
+                    let Ok((stream, _)) = accepted else { continue };
+                    let route = route.clone();
+                    tokio::spawn(async move {
+                        let service = service_fn(move |req: Request<hyper::body::Incoming>| {
+                            let (status, body) = route(req.uri().path());
+                            let mut resp = Response::new(Full::new(Bytes::from(body)));
+                            *resp.status_mut() = status;
+                            async move { Ok::<_, Infallible>(resp) }
+                        });
+                        // A client that hangs up or speaks garbage only ends its own connection.
+                        let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                    });
+                }
+                changed = phase.changed() => {
+                    if changed.is_err() || *phase.borrow() == Phase::Stopped {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    Ok(bound)
+}

@@ -1,0 +1,104 @@
+//! The directives clusterdns knows, in CoreDNS 1.11.3's `plugin.cfg` order: the order queries
+//! run through a server block's plugins, whatever order the Corefile lists them in.
+
+use clusterdns_plugin::{Setup, SetupError};
+
+/// A directive's setup function.
+pub type SetupFn = fn(&mut Setup<'_>) -> Result<(), SetupError>;
+
+/// One directive: its name and, if clusterdns implements it, its setup.
+pub struct Directive {
+    pub name: &'static str,
+    pub setup: Option<SetupFn>,
+}
+
+const fn known(name: &'static str) -> Directive {
+    Directive { name, setup: None }
+}
+
+const fn implemented(name: &'static str, setup: SetupFn) -> Directive {
+    Directive {
+        name,
+        setup: Some(setup),
+    }
+}
+
+/// Every directive of CoreDNS 1.11.3, first runs first. Those without a setup parse (so a
+/// Corefile naming them gets a clear "not supported" error rather than "Unknown directive").
+pub const DIRECTIVES: &[Directive] = &[
+    known("root"),
+    known("metadata"),
+    known("geoip"),
+    known("cancel"),
+    known("tls"),
+    known("timeouts"),
+    known("reload"),
+    known("nsid"),
+    known("bufsize"),
+    implemented("bind", plugin_bind::setup),
+    known("debug"),
+    known("trace"),
+    implemented("ready", plugin_ready::setup),
+    implemented("health", plugin_health::setup),
+    known("pprof"),
+    known("prometheus"),
+    implemented("errors", plugin_errors::setup),
+    implemented("log", plugin_log::setup),
+    known("dnstap"),
+    known("local"),
+    known("dns64"),
+    known("acl"),
+    known("any"),
+    known("chaos"),
+    known("loadbalance"),
+    known("tsig"),
+    known("cache"),
+    known("rewrite"),
+    known("header"),
+    known("dnssec"),
+    known("autopath"),
+    known("minimal"),
+    known("template"),
+    known("transfer"),
+    known("hosts"),
+    known("route53"),
+    known("azure"),
+    known("clouddns"),
+    known("k8s_external"),
+    known("kubernetes"),
+    known("file"),
+    known("auto"),
+    known("secondary"),
+    known("etcd"),
+    known("loop"),
+    known("forward"),
+    known("grpc"),
+    known("erratic"),
+    implemented("whoami", plugin_whoami::setup),
+    known("on"),
+    known("sign"),
+    known("view"),
+];
+
+/// Names of every known directive, for the parser.
+pub fn names() -> Vec<&'static str> {
+    DIRECTIVES.iter().map(|d| d.name).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// CoreDNS 1.11.3's plugin.cfg (reference/coredns-1.11.3-observed.md): cache before rewrite.
+    const COREDNS_1_11_3: &str = "root, metadata, geoip, cancel, tls, timeouts, reload, nsid, bufsize, bind, \
+        debug, trace, ready, health, pprof, prometheus, errors, log, dnstap, local, dns64, acl, any, chaos, \
+        loadbalance, tsig, cache, rewrite, header, dnssec, autopath, minimal, template, transfer, hosts, \
+        route53, azure, clouddns, k8s_external, kubernetes, file, auto, secondary, etcd, loop, forward, grpc, \
+        erratic, whoami, on, sign, view";
+
+    #[test]
+    fn order_is_coredns_1_11_3() {
+        let want: Vec<&str> = COREDNS_1_11_3.split(", ").map(str::trim).collect();
+        assert_eq!(names(), want);
+    }
+}

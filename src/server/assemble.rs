@@ -1,0 +1,273 @@
+//! From parsed server blocks to a plan: each block's chain in directive order, the zones each
+//! listener serves, the background services, lameduck and readiness.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clusterdns_plugin::{BlockInfo, Handler, Readiness, Service, Setup};
+use corefile::{ServerBlock, Transport, parse_key};
+
+use crate::registry::DIRECTIVES;
+
+/// One server block's handlers, in execution order.
+pub struct Chain {
+    /// The zone the query matched, for logs and metrics.
+    pub zone: Arc<str>,
+    pub handlers: Vec<Arc<dyn Handler>>,
+}
+
+/// The zones one listener serves, each with its block's chain.
+#[derive(Default)]
+pub struct ZoneTable {
+    zones: HashMap<String, Arc<Chain>>,
+}
+
+impl ZoneTable {
+    /// The chain for `qname` (lower-case, fully qualified): the longest matching zone, or for DS
+    /// queries the shortest, since DS records live in the parent (CoreDNS's server.go).
+    pub fn find(&self, qname: &str, parent_most: bool) -> Option<&Arc<Chain>> {
+        let mut found = None;
+        let mut rest = qname;
+        loop {
+            if let Some(chain) = self.zones.get(rest) {
+                if !parent_most {
+                    return Some(chain);
+                }
+                found = Some(chain);
+            }
+            if rest == "." || rest.is_empty() {
+                break;
+            }
+            rest = match rest.split_once('.') {
+                Some((_, "")) | None => ".",
+                Some((_, tail)) => tail,
+            };
+        }
+        found
+    }
+}
+
+/// One socket address to listen on and what it serves.
+pub struct ListenerPlan {
+    /// `None` listens on every interface.
+    pub ip: Option<IpAddr>,
+    pub port: u16,
+    pub zones: ZoneTable,
+}
+
+/// The readiness of every handler in the blocks that enabled `ready`.
+pub struct ChainReadiness(Vec<Arc<dyn Handler>>);
+
+impl Readiness for ChainReadiness {
+    fn states(&self) -> Vec<(&'static str, bool)> {
+        self.0
+            .iter()
+            .filter_map(|h| h.ready().map(|r| (h.name(), r)))
+            .collect()
+    }
+}
+
+/// Everything needed to start serving a Corefile.
+pub struct Plan {
+    pub listeners: Vec<ListenerPlan>,
+    pub services: Vec<Arc<dyn Service>>,
+    pub lameduck: Duration,
+    pub readiness: Arc<ChainReadiness>,
+    /// `zone:port` for each served zone, as CoreDNS prints at start.
+    pub served: Vec<String>,
+}
+
+/// Sets up every directive of every block. Returns every error found, not only the first, so
+/// `-validate` can report them all.
+pub fn assemble(blocks: &[ServerBlock], default_port: u16) -> Result<Plan, Vec<String>> {
+    let mut errors = Vec::new();
+    let mut listeners: Vec<ListenerPlan> = Vec::new();
+    let mut defined: HashMap<(String, u16), ()> = HashMap::new();
+    let mut services: Vec<Arc<dyn Service>> = Vec::new();
+    let mut lameduck = Duration::ZERO;
+    let mut reporting: Vec<Arc<dyn Handler>> = Vec::new();
+    let mut served = Vec::new();
+
+    for block in blocks {
+        let file = block
+            .keys
+            .first()
+            .map_or_else(|| Arc::from("Corefile"), |k| k.file.clone());
+        let mut keys = Vec::new();
+        for token in &block.keys {
+            let at = |msg: String| format!("{}:{} - Error during parsing: {msg}", token.file, token.line);
+            match parse_key(&token.text) {
+                Ok(k) if k.transport != Transport::Dns => errors.push(at(format!(
+                    "transport '{}://' is not supported by clusterdns yet (only dns://)",
+                    k.transport.scheme()
+                ))),
+                Ok(k) => keys.push((token, k)),
+                Err(e) => errors.push(at(e)),
+            }
+        }
+        let info = BlockInfo {
+            zones: keys.iter().flat_map(|(_, k)| k.zones.clone()).collect(),
+            file,
+        };
+
+        let mut handlers = Vec::new();
+        let mut bind = Vec::new();
+        let mut reports_readiness = false;
+        for directive in DIRECTIVES {
+            let Some(tokens) = block.directive(directive.name) else {
+                continue;
+            };
+            let Some(setup) = directive.setup else {
+                let line = tokens.first().map_or(0, |t| t.line);
+                errors.push(format!(
+                    "plugin/{}: {}:{line} - Error during parsing: directive '{}' is not supported by clusterdns yet",
+                    directive.name, info.file, directive.name
+                ));
+                continue;
+            };
+            let mut s = Setup::new(&info, tokens.dispenser());
+            if let Err(e) = setup(&mut s) {
+                errors.push(format!("plugin/{}: {e}", directive.name));
+                continue;
+            }
+            let out = s.finish();
+            handlers.extend(out.handlers);
+            bind.extend(out.bind);
+            lameduck = lameduck.max(out.lameduck.unwrap_or_default());
+            reports_readiness |= out.reports_readiness;
+            for service in out.services {
+                if !services.iter().any(|s| s.key() == service.key()) {
+                    services.push(service);
+                }
+            }
+        }
+        if reports_readiness {
+            reporting.extend(handlers.iter().cloned());
+        }
+
+        let ips: Vec<Option<IpAddr>> = if bind.is_empty() {
+            vec![None]
+        } else {
+            bind.into_iter().map(Some).collect()
+        };
+        for (token, key) in &keys {
+            let port = key.port.unwrap_or(default_port);
+            for zone in &key.zones {
+                if defined.insert((zone.clone(), port), ()).is_some() {
+                    errors.push(format!(
+                        "{}:{} - Error during parsing: cannot serve dns://{zone}:{port} - it is already defined",
+                        token.file, token.line
+                    ));
+                    continue;
+                }
+                served.push(format!("{zone}:{port}"));
+                let chain = Arc::new(Chain {
+                    zone: Arc::from(zone.as_str()),
+                    handlers: handlers.clone(),
+                });
+                for ip in &ips {
+                    let at = match listeners.iter().position(|l| l.ip == *ip && l.port == port) {
+                        Some(at) => at,
+                        None => {
+                            listeners.push(ListenerPlan {
+                                ip: *ip,
+                                port,
+                                zones: ZoneTable::default(),
+                            });
+                            listeners.len() - 1
+                        }
+                    };
+                    listeners[at].zones.zones.insert(zone.clone(), chain.clone());
+                }
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(Plan {
+        listeners,
+        services,
+        lameduck,
+        readiness: Arc::new(ChainReadiness(reporting)),
+        served,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(corefile: &str) -> Result<Plan, Vec<String>> {
+        let blocks = corefile::parse("Corefile", corefile, &crate::registry::names()).expect("parses");
+        assemble(&blocks, 53)
+    }
+
+    fn names(chain: &Chain) -> Vec<&'static str> {
+        chain.handlers.iter().map(|h| h.name()).collect()
+    }
+
+    #[test]
+    fn directive_order_does_not_depend_on_corefile_order() {
+        let a = plan(". {\n whoami\n log\n errors\n}").expect("plan");
+        let b = plan(". {\n errors\n whoami\n log\n}").expect("plan");
+        let chain_a = a.listeners[0].zones.find(".", false).expect("zone");
+        let chain_b = b.listeners[0].zones.find(".", false).expect("zone");
+        assert_eq!(names(chain_a), ["errors", "log", "whoami"]);
+        assert_eq!(names(chain_a), names(chain_b));
+    }
+
+    #[test]
+    fn zones_ports_and_listeners() {
+        let p =
+            plan("example.org:1053 other.org {\n whoami\n}\n. {\n bind 127.0.0.1\n log\n}").expect("plan");
+        assert_eq!(p.served, ["example.org.:1053", "other.org.:53", ".:53"]);
+        let ports: Vec<(Option<IpAddr>, u16)> = p.listeners.iter().map(|l| (l.ip, l.port)).collect();
+        assert_eq!(
+            ports,
+            [
+                (None, 1053),
+                (None, 53),
+                (Some("127.0.0.1".parse().expect("ip")), 53)
+            ]
+        );
+        let t = &p.listeners[1].zones;
+        assert_eq!(
+            t.find("a.other.org.", false).map(|c| c.zone.to_string()),
+            Some("other.org.".into())
+        );
+        assert!(t.find("example.org.", false).is_none());
+    }
+
+    #[test]
+    fn longest_zone_and_ds_parent_most() {
+        let p = plan("example.org sub.example.org . {\n whoami\n}").expect("plan");
+        let t = &p.listeners[0].zones;
+        let zone = |q: &str, ds: bool| t.find(q, ds).map(|c| c.zone.to_string());
+        assert_eq!(
+            zone("www.sub.example.org.", false),
+            Some("sub.example.org.".into())
+        );
+        assert_eq!(zone("www.example.org.", false), Some("example.org.".into()));
+        assert_eq!(zone("example.net.", false), Some(".".into()));
+        assert_eq!(zone("sub.example.org.", true), Some(".".into()));
+    }
+
+    #[test]
+    fn errors_are_all_reported_with_locations() {
+        let errs = plan("a.org {\n whoami\n}\na.org {\n log\n}\n. {\n autopath @kubernetes\n health 80\n}\ntls://.:853 {\n whoami\n}")
+            .err()
+            .expect("errors");
+        let want = [
+            "Corefile:4 - Error during parsing: cannot serve dns://a.org.:53 - it is already defined",
+            "plugin/autopath: Corefile:8 - Error during parsing: directive 'autopath' is not supported by clusterdns yet",
+            "plugin/health: address 80: missing port in address",
+            "Corefile:11 - Error during parsing: transport 'tls://' is not supported by clusterdns yet (only dns://)",
+        ];
+        for w in want {
+            assert!(errs.iter().any(|e| e == w), "missing {w:?} in {errs:#?}");
+        }
+    }
+}

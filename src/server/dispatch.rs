@@ -1,0 +1,204 @@
+//! Per listener: checks a query as CoreDNS (miekg/dns) does, routes it to the block with the
+//! longest matching zone, runs the chain and writes the reply fitted to the client.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use arc_swap::ArcSwap;
+use clusterdns_plugin::proto::op::{
+    Edns, Header, HeaderCounts, Message, MessageType, Metadata, OpCode, ResponseCode,
+};
+use clusterdns_plugin::proto::rr::{DNSClass, Record};
+use clusterdns_plugin::proto::serialize::binary::BinDecoder;
+use clusterdns_plugin::{Next, Reply, Request, Transport};
+use hickory_server::net::runtime::Time;
+use hickory_server::net::xfer::Protocol;
+use hickory_server::server::{Request as WireRequest, RequestHandler, ResponseHandler, ResponseInfo};
+use hickory_server::zone_handler::{MessageResponseBuilder, Queries};
+
+use super::assemble::ZoneTable;
+
+/// EDNS options CoreDNS echoes back when the reply has no OPT of its own
+/// (NSID, EXPIRE, COOKIE, TCP-KEEPALIVE, PADDING: its `supportedOptions`).
+const ECHOED_OPTIONS: [u16; 5] = [3, 9, 10, 11, 12];
+
+/// Routes queries arriving on one listener. The zone table is swapped whole on reload.
+pub struct Dispatcher {
+    zones: ArcSwap<ZoneTable>,
+    /// `dns://:53` style, as CoreDNS labels its servers.
+    server: Arc<str>,
+    local: SocketAddr,
+}
+
+impl Dispatcher {
+    pub fn new(zones: ZoneTable, server: Arc<str>, local: SocketAddr) -> Self {
+        Self {
+            zones: ArcSwap::from_pointee(zones),
+            server,
+            local,
+        }
+    }
+
+    /// Routes, runs the chain and builds the reply; `None` when the reply carries no question
+    /// (header-level rejections).
+    async fn answer(&self, wire: &WireRequest) -> Answer {
+        let md = &wire.metadata;
+        // miekg/dns's default accept function, which CoreDNS serves behind.
+        if !matches!(md.op_code, OpCode::Query | OpCode::Notify) {
+            return Answer::Bare(ResponseCode::NotImp);
+        }
+        if wire.queries.len() != 1 || wire.answers.len() > 1 || wire.authorities.len() > 1 {
+            return Answer::Bare(ResponseCode::FormErr);
+        }
+        if wire.edns.as_ref().is_some_and(|e| e.version() != 0) {
+            return Answer::BadVersion;
+        }
+        let query = wire.queries.queries()[0].original().clone();
+        // CoreDNS routes every class; CH reaches plugins (observed: kubernetes answers a CH SOA),
+        // other non-IN classes have no data anywhere and are refused here.
+        if !matches!(query.query_class(), DNSClass::IN | DNSClass::CH) {
+            return Answer::Error(ResponseCode::Refused);
+        }
+        let qname = query.name().to_lowercase().to_ascii();
+        let table = self.zones.load();
+        let Some(chain) = table.find(
+            &qname,
+            query.query_type() == clusterdns_plugin::proto::rr::RecordType::DS,
+        ) else {
+            return Answer::Error(ResponseCode::Refused);
+        };
+        if chain.handlers.is_empty() {
+            return Answer::Error(ResponseCode::Refused);
+        }
+        let mut req = Request {
+            metadata: wire.metadata,
+            query,
+            edns: wire.edns.clone(),
+            client: wire.src(),
+            local: self.local,
+            transport: match wire.protocol() {
+                Protocol::Tcp => Transport::Tcp,
+                _ => Transport::Udp,
+            },
+            size: wire.as_slice().len(),
+            server: self.server.clone(),
+            zone: chain.zone.clone(),
+            received: Instant::now(),
+        };
+        match Next::chain(&chain.handlers).run(&mut req).await {
+            Ok(Reply::Answer(m)) => Answer::Message(m),
+            Ok(Reply::NoAnswer(rcode)) => Answer::Error(rcode),
+            Err(e) => Answer::Error(e.rcode),
+        }
+    }
+}
+
+enum Answer {
+    Message(Message),
+    /// CoreDNS's `DefaultErrorFunc`: the question, the rcode, the client's OPT.
+    Error(ResponseCode),
+    /// Header only, no question, no OPT (miekg's reject path).
+    Bare(ResponseCode),
+    /// EDNS version not 0: BADVERS with an OPT of version 0 and no question.
+    BadVersion,
+}
+
+#[async_trait::async_trait]
+impl RequestHandler for Dispatcher {
+    async fn handle_request<R: ResponseHandler, T: Time>(
+        &self,
+        wire: &WireRequest,
+        mut rh: R,
+    ) -> ResponseInfo {
+        let answer = self.answer(wire).await;
+        let no_queries = empty_queries();
+        let sent = match answer {
+            Answer::Message(m) => {
+                let edns = reply_edns(wire.edns.as_ref(), m.edns.as_ref());
+                let mut builder = MessageResponseBuilder::from_message_request(wire);
+                if let Some(e) = edns.as_ref() {
+                    builder.edns(e);
+                }
+                let mut md = m.metadata;
+                md.id = wire.metadata.id;
+                md.message_type = MessageType::Response;
+                md.op_code = wire.metadata.op_code;
+                let additionals = m.additionals.iter().filter(|r| !is_opt(r));
+                rh.send_response(builder.build(
+                    md,
+                    m.answers.iter(),
+                    m.authorities.iter(),
+                    [].iter(),
+                    additionals,
+                ))
+                .await
+            }
+            Answer::Error(rcode) => {
+                let edns = reply_edns(wire.edns.as_ref(), None);
+                let mut builder = MessageResponseBuilder::from_message_request(wire);
+                if let Some(e) = edns.as_ref() {
+                    builder.edns(e);
+                }
+                let mut md = Metadata::response_from_request(&wire.metadata);
+                md.response_code = rcode;
+                rh.send_response(builder.build_no_records(md)).await
+            }
+            Answer::Bare(rcode) => {
+                let mut md = Metadata::response_from_request(&wire.metadata);
+                md.response_code = rcode;
+                let builder = MessageResponseBuilder::new(&no_queries, None);
+                rh.send_response(builder.build_no_records(md)).await
+            }
+            Answer::BadVersion => {
+                let mut edns = Edns::new();
+                edns.set_version(0);
+                let mut md = Metadata::response_from_request(&wire.metadata);
+                md.response_code = ResponseCode::BADVERS;
+                let builder = MessageResponseBuilder::new(&no_queries, Some(&edns));
+                rh.send_response(builder.build_no_records(md)).await
+            }
+        };
+        sent.unwrap_or_else(|_| {
+            let mut md = Metadata::response_from_request(&wire.metadata);
+            md.response_code = ResponseCode::ServFail;
+            ResponseInfo::from(Header {
+                metadata: md,
+                counts: HeaderCounts::default(),
+            })
+        })
+    }
+}
+
+/// CoreDNS's `SizeAndDo`: a reply to an EDNS query carries OPT version 0 with the client's UDP
+/// size (which also sets where the reply is truncated) and DO bit; a reply without its own OPT
+/// echoes the client's supported options. No OPT for a query without one.
+fn reply_edns(client: Option<&Edns>, own: Option<&Edns>) -> Option<Edns> {
+    let client = client?;
+    let mut edns = match own {
+        Some(own) => own.clone(),
+        None => {
+            let mut e = Edns::new();
+            for (code, option) in &client.options().options {
+                if ECHOED_OPTIONS.contains(&u16::from(*code)) {
+                    e.options_mut().options.push((*code, option.clone()));
+                }
+            }
+            e
+        }
+    };
+    edns.set_version(0);
+    edns.set_max_payload(client.max_payload());
+    edns.set_dnssec_ok(client.flags().dnssec_ok);
+    Some(edns)
+}
+
+fn is_opt(r: &Record) -> bool {
+    r.record_type() == clusterdns_plugin::proto::rr::RecordType::OPT
+}
+
+/// A question section with no questions (hickory keeps its own constructor private).
+fn empty_queries() -> Queries {
+    let mut decoder = BinDecoder::new(&[]);
+    Queries::read(&mut decoder, 0).unwrap_or_else(|_| unreachable!("reading zero queries cannot fail"))
+}

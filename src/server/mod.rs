@@ -1,0 +1,8 @@
+//! The DNS server: assembling chains from a Corefile, dispatching queries, running listeners.
+
+mod assemble;
+mod dispatch;
+mod run;
+
+pub use assemble::{Plan, assemble};
+pub use run::start;
