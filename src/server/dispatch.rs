@@ -18,6 +18,7 @@ use hickory_server::server::{Request as WireRequest, RequestHandler, ResponseHan
 use hickory_server::zone_handler::{MessageResponseBuilder, Queries};
 
 use super::assemble::ZoneTable;
+use super::truncate;
 
 /// EDNS options CoreDNS echoes back when the reply has no OPT of its own
 /// (NSID, EXPIRE, COOKIE, TCP-KEEPALIVE, PADDING: its `supportedOptions`).
@@ -124,13 +125,25 @@ impl RequestHandler for Dispatcher {
                 md.id = wire.metadata.id;
                 md.message_type = MessageType::Response;
                 md.op_code = wire.metadata.op_code;
-                let additionals = m.additionals.iter().filter(|r| !is_opt(r));
+                let mut m = m;
+                m.additionals.retain(|r| !is_opt(r));
+                let question = wire.queries.as_bytes();
+                let limit = udp_limit(wire);
+                if wire.protocol() == Protocol::Udp
+                    && truncate::upper_bound(question, &m, edns.as_ref()) > usize::from(limit)
+                {
+                    let fit = truncate::fit(question, &m, edns.as_ref(), limit);
+                    m.answers.truncate(fit.answers);
+                    m.authorities.truncate(fit.authorities);
+                    m.additionals.truncate(fit.additionals);
+                    md.truncation |= fit.truncated;
+                }
                 rh.send_response(builder.build(
                     md,
                     m.answers.iter(),
                     m.authorities.iter(),
                     [].iter(),
-                    additionals,
+                    m.additionals.iter(),
                 ))
                 .await
             }
@@ -191,6 +204,11 @@ fn reply_edns(client: Option<&Edns>, own: Option<&Edns>) -> Option<Edns> {
     edns.set_max_payload(client.max_payload());
     edns.set_dnssec_ok(client.flags().dnssec_ok);
     Some(edns)
+}
+
+/// The largest UDP reply the client takes: its EDNS size, at least 512 (512 without EDNS).
+fn udp_limit(wire: &WireRequest) -> u16 {
+    wire.edns.as_ref().map_or(512, |e| e.max_payload().max(512))
 }
 
 fn is_opt(r: &Record) -> bool {

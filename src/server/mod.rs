@@ -3,6 +3,7 @@
 mod assemble;
 mod dispatch;
 mod run;
+mod truncate;
 
 pub use assemble::{Plan, assemble};
 pub use run::start;

@@ -1,0 +1,216 @@
+//! Fitting a UDP reply to the client's size the way CoreDNS does (miekg/dns `Msg.Truncate`):
+//! records are kept in order until the first one that does not fit, and nothing after it, so a
+//! truncated answer carries no authority or glue. hickory's encoder would go on filling the
+//! later sections, which CoreDNS does not.
+
+use clusterdns_plugin::proto::ProtoError;
+use clusterdns_plugin::proto::op::{Edns, Message};
+use clusterdns_plugin::proto::rr::{RData, Record};
+use clusterdns_plugin::proto::serialize::binary::{BinEncodable, BinEncoder};
+
+/// How many records of each section fit, and whether any were left out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fit {
+    pub answers: usize,
+    pub authorities: usize,
+    pub additionals: usize,
+    pub truncated: bool,
+}
+
+const HEADER: usize = 12;
+const RR_FIXED: usize = 10;
+
+/// An upper bound of the reply's size without name compression, computed without encoding:
+/// when it is within the limit, the reply fits and no fitting is needed.
+pub fn upper_bound(question: &[u8], m: &Message, edns: Option<&Edns>) -> usize {
+    let records = m.answers.iter().chain(&m.authorities).chain(&m.additionals);
+    HEADER + question.len() + records.map(record_bound).sum::<usize>() + edns.map_or(0, opt_len)
+}
+
+/// Which records fit in `limit` bytes, miekg's way: the OPT record's room is kept first, then
+/// answers, authorities and additionals are added in order until one does not fit. The question
+/// is laid out as hickory's responder lays it out, so the count matches what it sends.
+pub fn fit(question: &[u8], m: &Message, edns: Option<&Edns>, limit: u16) -> Fit {
+    let room = usize::from(limit.max(512)).saturating_sub(edns.map_or(0, opt_len));
+    let mut buf = Vec::with_capacity(room);
+    let mut enc = BinEncoder::new(&mut buf);
+    enc.set_max_size(u16::try_from(room).unwrap_or(u16::MAX));
+    let all = Fit {
+        answers: m.answers.len(),
+        authorities: m.authorities.len(),
+        additionals: m.additionals.len(),
+        truncated: false,
+    };
+    if enc.emit_vec(&[0; HEADER]).is_err() || enc.emit_vec(question).is_err() {
+        return Fit {
+            answers: 0,
+            authorities: 0,
+            additionals: 0,
+            truncated: true,
+        };
+    }
+    enc.store_label_pointer(HEADER, HEADER + question.len());
+    let mut fit = all;
+    let sections: [(&[Record], &mut usize); 3] = [
+        (&m.answers, &mut fit.answers),
+        (&m.authorities, &mut fit.authorities),
+        (&m.additionals, &mut fit.additionals),
+    ];
+    let mut full = false;
+    for (records, kept) in sections {
+        if full {
+            *kept = 0;
+            continue;
+        }
+        match enc.emit_all(records.iter()) {
+            Ok(_) => {}
+            Err(ProtoError::NotAllRecordsWritten { count, .. }) => {
+                *kept = count;
+                full = true;
+            }
+            // Any other encoding error: keep nothing more; the encoder will report it.
+            Err(_) => {
+                *kept = 0;
+                full = true;
+            }
+        }
+    }
+    fit.truncated = full;
+    fit
+}
+
+fn opt_len(edns: &Edns) -> usize {
+    11 + edns
+        .options()
+        .options
+        .iter()
+        .map(|(_, o)| 4 + usize::from(o.len()))
+        .sum::<usize>()
+}
+
+fn name_len(n: &clusterdns_plugin::proto::rr::Name) -> usize {
+    n.len() + 1
+}
+
+fn record_bound(r: &Record) -> usize {
+    let rdata = match &r.data {
+        RData::A(_) => 4,
+        RData::AAAA(_) => 16,
+        RData::CNAME(n) => name_len(&n.0),
+        RData::PTR(n) => name_len(&n.0),
+        RData::NS(n) => name_len(&n.0),
+        RData::SRV(s) => 6 + name_len(&s.target),
+        RData::MX(mx) => 2 + name_len(&mx.exchange),
+        RData::SOA(soa) => name_len(&soa.mname) + name_len(&soa.rname) + 20,
+        RData::TXT(txt) => txt.txt_data.iter().map(|s| 1 + s.len()).sum(),
+        // Rare types: measure them exactly.
+        _ => r.to_bytes().map_or(usize::from(u16::MAX), |b| b.len()),
+    };
+    name_len(&r.name) + RR_FIXED + rdata
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clusterdns_plugin::proto::op::{MessageType, OpCode, Query};
+    use clusterdns_plugin::proto::rr::rdata::{A, SRV};
+    use clusterdns_plugin::proto::rr::{Name, RecordType};
+
+    fn name(s: &str) -> Name {
+        Name::from_ascii(s).expect("name")
+    }
+
+    fn question(q: &Query) -> Vec<u8> {
+        q.to_bytes().expect("question")
+    }
+
+    #[test]
+    fn small_replies_need_no_fitting() {
+        let q = Query::query(name("a.example."), RecordType::A);
+        let mut m = Message::new(1, MessageType::Response, OpCode::Query);
+        m.answers.push(Record::from_rdata(
+            name("a.example."),
+            5,
+            RData::A(A::new(10, 0, 0, 1)),
+        ));
+        assert!(upper_bound(&question(&q), &m, None) <= 512);
+    }
+
+    /// 60 A records for one name. hickory's encoder does not compress against the question
+    /// (it registers the question's name and type as one candidate), so the first owner name
+    /// is written in full and later ones point to it: 25 records fit in 512 bytes here, where
+    /// miekg/dns fits 28. The count is what hickory then actually sends.
+    #[test]
+    fn many_addresses_fill_512_without_edns() {
+        let owner = name("headless.default.svc.cluster.local.");
+        let q = Query::query(owner.clone(), RecordType::A);
+        let mut m = Message::new(1, MessageType::Response, OpCode::Query);
+        for i in 0..60u8 {
+            m.answers.push(Record::from_rdata(
+                owner.clone(),
+                5,
+                RData::A(A::new(10, 0, 1, i)),
+            ));
+        }
+        let qb = question(&q);
+        assert!(upper_bound(&qb, &m, None) > 512);
+        let f = fit(&qb, &m, None, 512);
+        assert_eq!(
+            f,
+            Fit {
+                answers: 25,
+                authorities: 0,
+                additionals: 0,
+                truncated: true
+            }
+        );
+    }
+
+    /// When answers overflow, no glue is kept even if some would fit (CoreDNS: "no glue").
+    #[test]
+    fn overflowing_answers_leave_out_glue() {
+        let owner = name("_http._tcp.web.default.svc.cluster.local.");
+        let q = Query::query(owner.clone(), RecordType::SRV);
+        let mut m = Message::new(1, MessageType::Response, OpCode::Query);
+        for i in 0..60u8 {
+            let target = name(&format!("pod-{i}.web.default.svc.cluster.local."));
+            m.answers.push(Record::from_rdata(
+                owner.clone(),
+                5,
+                RData::SRV(SRV::new(0, 1, 80, target.clone())),
+            ));
+            m.additionals
+                .push(Record::from_rdata(target, 5, RData::A(A::new(10, 0, 2, i))));
+        }
+        let mut edns = Edns::new();
+        edns.set_max_payload(1232);
+        let f = fit(&question(&q), &m, Some(&edns), 1232);
+        assert!(f.truncated);
+        assert!(f.answers > 0 && f.answers < 60);
+        assert_eq!((f.authorities, f.additionals), (0, 0));
+    }
+
+    #[test]
+    fn everything_fits_when_under_the_limit() {
+        let owner = name("x.example.");
+        let q = Query::query(owner.clone(), RecordType::A);
+        let mut m = Message::new(1, MessageType::Response, OpCode::Query);
+        for i in 0..10u8 {
+            m.answers.push(Record::from_rdata(
+                owner.clone(),
+                5,
+                RData::A(A::new(10, 0, 0, i)),
+            ));
+        }
+        let f = fit(&question(&q), &m, None, 512);
+        assert_eq!(
+            f,
+            Fit {
+                answers: 10,
+                authorities: 0,
+                additionals: 0,
+                truncated: false
+            }
+        );
+    }
+}
