@@ -60,7 +60,7 @@ pub const DIRECTIVES: &[Directive] = &[
     known("minimal"),
     known("template"),
     known("transfer"),
-    known("hosts"),
+    implemented("hosts", plugin_hosts::setup),
     known("route53"),
     known("azure"),
     known("clouddns"),

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use hickory_proto::op::{Edns, Message, ResponseCode};
 use hickory_proto::rr::{DNSClass, RData, RecordType};
-use testkit::{Server, free_port, http_get, query, query_class, tcp, udp, udp_raw};
+use testkit::{Server, TempDir, free_port, http_get, query, query_class, tcp, udp, udp_raw};
 
 const BIN: &str = env!("CARGO_BIN_EXE_clusterdns");
 
@@ -228,21 +228,14 @@ fn health_ready_and_lameduck() {
 }
 
 fn validate(corefile: &str) -> (bool, String) {
-    let dir = std::env::temp_dir().join(format!(
-        "clusterdns-validate-{}-{}",
-        std::process::id(),
-        free_port()
-    ));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let path = dir.join("Corefile");
-    std::fs::write(&path, corefile).expect("write");
+    let dir = TempDir::new("validate");
+    let path = dir.write("Corefile", corefile);
     let out = Command::new(BIN)
         .arg("-validate")
         .arg("-conf")
         .arg(&path)
         .output()
         .expect("run");
-    std::fs::remove_dir_all(&dir).ok();
     (
         out.status.success(),
         format!(
@@ -290,12 +283,9 @@ fn validate_good_and_bad_files() {
 #[test]
 fn bad_corefile_fails_at_start_with_file_and_line() {
     let port = free_port();
-    let dir = std::env::temp_dir().join(format!("clusterdns-bad-{}-{port}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let path = dir.join("Corefile");
-    std::fs::write(&path, format!(".:{port} {{\n whoami }}\n")).expect("write");
+    let dir = TempDir::new("bad");
+    let path = dir.write("Corefile", &format!(".:{port} {{\n whoami }}\n"));
     let out = Command::new(BIN).arg("-conf").arg(&path).output().expect("run");
-    std::fs::remove_dir_all(&dir).ok();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -311,7 +301,10 @@ fn cli_version_plugins_and_bad_flag() {
     let out = Command::new(BIN).arg("--plugins").output().expect("run");
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     let plugins: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("  dns.")).collect();
-    assert_eq!(plugins, ["bind", "ready", "health", "errors", "log", "whoami"]);
+    assert_eq!(
+        plugins,
+        ["bind", "ready", "health", "errors", "log", "hosts", "whoami"]
+    );
     let out = Command::new(BIN).arg("-proxy").output().expect("run");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("flag provided but not defined: -proxy"));
@@ -342,4 +335,40 @@ fn readme_corefile_examples_validate() {
         }
     }
     assert!(checked >= 6, "only {checked} corefile examples found");
+}
+
+#[test]
+fn udp_truncation_and_tcp_retry() {
+    let port = free_port();
+    let dir = TempDir::new("truncation");
+    let lines: String = (0..60).map(|i| format!("10.0.1.{i} big.example.\n")).collect();
+    let file = dir.write("hosts", &lines);
+    let corefile = format!(
+        ".:{port} {{\n bind 127.0.0.1\n hosts {} {{\n  reload 0\n }}\n}}\n",
+        file.display()
+    );
+    let _server = Server::start(BIN, &corefile, port);
+
+    // Without EDNS: 512 bytes at most, TC set, the records that fit kept in order.
+    let r = udp(addr(port), &query("big.example.", RecordType::A, None));
+    assert!(r.metadata.truncation);
+    assert!(
+        !r.answers.is_empty() && r.answers.len() < 60,
+        "{} answers",
+        r.answers.len()
+    );
+    assert!(r.to_vec().expect("encode").len() <= 512);
+    assert_eq!(
+        r.answers[0].data,
+        RData::A(hickory_proto::rr::rdata::A::new(10, 0, 1, 0))
+    );
+    assert!(r.edns.is_none());
+    // With EDNS 1232 all 60 fit.
+    let r = udp(addr(port), &query("big.example.", RecordType::A, Some(1232)));
+    assert!(!r.metadata.truncation);
+    assert_eq!(r.answers.len(), 60);
+    // The client retries over TCP and gets everything.
+    let r = tcp(addr(port), &[query("big.example.", RecordType::A, None)]).remove(0);
+    assert!(!r.metadata.truncation);
+    assert_eq!(r.answers.len(), 60);
 }

@@ -7,6 +7,7 @@
 pub mod clog;
 mod duration;
 mod error;
+mod fallthrough;
 mod handler;
 pub mod http;
 mod request;
@@ -17,6 +18,7 @@ mod zones;
 pub use corefile::{Dispenser, Error as ParseError};
 pub use duration::{format_duration, parse_duration};
 pub use error::{PluginError, SetupError};
+pub use fallthrough::{Fallthrough, address_from_reverse};
 pub use handler::{Handler, Next, Reply};
 pub use hickory_proto as proto;
 pub use request::{Request, Transport};

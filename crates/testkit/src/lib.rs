@@ -25,7 +25,7 @@ pub fn free_port() -> u16 {
 /// A running clusterdns process, killed on drop.
 pub struct Server {
     child: Child,
-    pub dir: PathBuf,
+    pub dir: TempDir,
     pub corefile: PathBuf,
     lines: Arc<Mutex<Vec<String>>>,
 }
@@ -34,11 +34,8 @@ impl Server {
     /// Writes `corefile` into a fresh directory and starts `bin -conf` on it, then waits until
     /// `ready_port` (a DNS port over TCP, or an HTTP port) accepts connections.
     pub fn start(bin: &str, corefile: &str, ready_port: u16) -> Server {
-        let dir =
-            std::env::temp_dir().join(format!("clusterdns-test-{}-{}", std::process::id(), free_port()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let path = dir.join("Corefile");
-        std::fs::write(&path, corefile).expect("write Corefile");
+        let dir = TempDir::new("server");
+        let path = dir.write("Corefile", corefile);
         let mut child = Command::new(bin)
             .arg("-conf")
             .arg(&path)
@@ -131,7 +128,6 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -231,5 +227,79 @@ pub fn assert_parse_errors<T: std::fmt::Debug, E: std::fmt::Display>(
                 assert!(got.contains(want), "{input:?}\n got: {got}\nwant: {want}");
             }
         }
+    }
+}
+
+/// The rcode the [`Passed`] marker answers with: a reply with it means "went to the next plugin".
+pub const PASSED: hickory_proto::op::ResponseCode = hickory_proto::op::ResponseCode::NotZone;
+
+/// Stands for the rest of the chain in handler tables: answers every query with [`PASSED`].
+pub struct Passed;
+
+#[async_trait::async_trait]
+impl clusterdns_plugin::Handler for Passed {
+    fn name(&self) -> &'static str {
+        "passed"
+    }
+
+    async fn serve(
+        &self,
+        _req: &mut clusterdns_plugin::Request,
+        _next: clusterdns_plugin::Next<'_>,
+    ) -> Result<clusterdns_plugin::Reply, clusterdns_plugin::PluginError> {
+        Ok(clusterdns_plugin::Reply::NoAnswer(PASSED))
+    }
+}
+
+/// A UDP request from 10.0.0.99:40000 for `name`/`rtype`, as the server would build it.
+pub fn request(name: &str, rtype: RecordType) -> clusterdns_plugin::Request {
+    let m = query(name, rtype, None);
+    clusterdns_plugin::Request {
+        metadata: m.metadata,
+        query: m.queries[0].clone(),
+        edns: None,
+        client: SocketAddr::from(([10, 0, 0, 99], 40000)),
+        local: SocketAddr::from(([10, 0, 0, 10], 53)),
+        transport: clusterdns_plugin::Transport::Udp,
+        size: 40,
+        server: std::sync::Arc::from("dns://:53"),
+        zone: std::sync::Arc::from("."),
+        received: Instant::now(),
+    }
+}
+
+/// Runs `handler` with [`Passed`] as the rest of the chain.
+pub async fn serve(
+    handler: std::sync::Arc<dyn clusterdns_plugin::Handler>,
+    req: &mut clusterdns_plugin::Request,
+) -> Result<clusterdns_plugin::Reply, clusterdns_plugin::PluginError> {
+    let chain: Vec<std::sync::Arc<dyn clusterdns_plugin::Handler>> =
+        vec![handler, std::sync::Arc::new(Passed)];
+    clusterdns_plugin::Next::chain(&chain).run(req).await
+}
+
+/// A directory of its own under the system temp dir, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(label: &str) -> TempDir {
+        static COUNT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("clusterdns-{label}-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&path).expect("temp dir");
+        TempDir(path)
+    }
+
+    /// Writes `text` to `name` in the directory; returns its path.
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.0.join(name);
+        std::fs::write(&path, text).expect("write");
+        path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
