@@ -50,7 +50,7 @@ pub const DIRECTIVES: &[Directive] = &[
     known("acl"),
     known("any"),
     known("chaos"),
-    known("loadbalance"),
+    implemented("loadbalance", plugin_loadbalance::setup),
     known("tsig"),
     known("cache"),
     known("rewrite"),

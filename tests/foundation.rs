@@ -301,10 +301,13 @@ fn cli_version_plugins_and_bad_flag() {
     let out = Command::new(BIN).arg("--plugins").output().expect("run");
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     let plugins: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("  dns.")).collect();
-    assert_eq!(
-        plugins,
-        ["bind", "ready", "health", "errors", "log", "hosts", "whoami"]
-    );
+    // Listed in execution order (CoreDNS 1.11.3's plugin.cfg), the foundation's among them.
+    let order = "bind ready health errors log loadbalance cache rewrite hosts kubernetes loop forward whoami";
+    let rank = |p: &str| order.split(' ').position(|o| o == p).unwrap_or(usize::MAX);
+    assert!(plugins.windows(2).all(|w| rank(w[0]) < rank(w[1])), "{plugins:?}");
+    for p in ["bind", "ready", "health", "errors", "log", "whoami"] {
+        assert!(plugins.contains(&p), "{p} missing from {plugins:?}");
+    }
     let out = Command::new(BIN).arg("-proxy").output().expect("run");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("flag provided but not defined: -proxy"));

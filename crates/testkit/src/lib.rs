@@ -273,9 +273,96 @@ pub async fn serve(
     handler: std::sync::Arc<dyn clusterdns_plugin::Handler>,
     req: &mut clusterdns_plugin::Request,
 ) -> Result<clusterdns_plugin::Reply, clusterdns_plugin::PluginError> {
-    let chain: Vec<std::sync::Arc<dyn clusterdns_plugin::Handler>> =
-        vec![handler, std::sync::Arc::new(Passed)];
+    serve_chain(vec![handler, std::sync::Arc::new(Passed)], req).await
+}
+
+/// Runs a whole chain from its head.
+pub async fn serve_chain(
+    chain: Vec<std::sync::Arc<dyn clusterdns_plugin::Handler>>,
+    req: &mut clusterdns_plugin::Request,
+) -> Result<clusterdns_plugin::Reply, clusterdns_plugin::PluginError> {
     clusterdns_plugin::Next::chain(&chain).run(req).await
+}
+
+/// Stands for the rest of the chain in handler tables: answers every query with this rcode
+/// and these records (owner names as given, whatever the question), and remembers the
+/// question it was asked last.
+pub struct Fixed {
+    pub rcode: hickory_proto::op::ResponseCode,
+    pub answers: Vec<hickory_proto::rr::Record>,
+    pub authorities: Vec<hickory_proto::rr::Record>,
+    pub asked: Mutex<Option<hickory_proto::op::Query>>,
+}
+
+impl Fixed {
+    pub fn new(rcode: hickory_proto::op::ResponseCode, answers: Vec<hickory_proto::rr::Record>) -> Self {
+        Fixed {
+            rcode,
+            answers,
+            authorities: Vec::new(),
+            asked: Mutex::new(None),
+        }
+    }
+
+    /// The question the chain below was asked last.
+    pub fn asked(&self) -> Option<hickory_proto::op::Query> {
+        self.asked.lock().expect("asked").clone()
+    }
+}
+
+#[async_trait::async_trait]
+impl clusterdns_plugin::Handler for Fixed {
+    fn name(&self) -> &'static str {
+        "fixed"
+    }
+
+    async fn serve(
+        &self,
+        req: &mut clusterdns_plugin::Request,
+        _next: clusterdns_plugin::Next<'_>,
+    ) -> Result<clusterdns_plugin::Reply, clusterdns_plugin::PluginError> {
+        *self.asked.lock().expect("asked") = Some(req.query.clone());
+        let mut m = req.reply();
+        m.metadata.response_code = self.rcode;
+        m.answers = self.answers.clone();
+        m.authorities = self.authorities.clone();
+        Ok(clusterdns_plugin::Reply::Answer(m))
+    }
+}
+
+/// Parses a record written as in a zone file's simple form: `name ttl TYPE data`, for A, AAAA,
+/// CNAME, PTR, MX (`pref host`), SRV (`prio weight port target`), TXT (one string) and SOA.
+pub fn rr(text: &str) -> hickory_proto::rr::Record {
+    use hickory_proto::rr::rdata::{A, AAAA, CNAME, MX, PTR, SOA, SRV, TXT};
+    use hickory_proto::rr::{RData, Record};
+    let f: Vec<&str> = text.split_whitespace().collect();
+    let name = |s: &str| Name::from_ascii(s).expect("name");
+    let num = |s: &str| s.parse::<u32>().expect("number");
+    let data = match f[2] {
+        "A" => RData::A(A(f[3].parse().expect("ipv4"))),
+        "AAAA" => RData::AAAA(AAAA(f[3].parse().expect("ipv6"))),
+        "CNAME" => RData::CNAME(CNAME(name(f[3]))),
+        "PTR" => RData::PTR(PTR(name(f[3]))),
+        "MX" => RData::MX(MX::new(num(f[3]) as u16, name(f[4]))),
+        "SRV" => RData::SRV(SRV::new(
+            num(f[3]) as u16,
+            num(f[4]) as u16,
+            num(f[5]) as u16,
+            name(f[6]),
+        )),
+        "TXT" => RData::TXT(TXT::new(vec![f[3..].join(" ")])),
+        "SOA" => RData::SOA(SOA::new(
+            name(f[3]),
+            name(f[4]),
+            num(f[5]),
+            num(f[6]) as i32,
+            num(f[7]) as i32,
+            num(f[8]) as i32,
+            num(f[9]),
+        )),
+        other => panic!("rr: unsupported type {other}"),
+    };
+    Record::from_rdata(name(f[0]), num(f[1]), data)
 }
 
 /// A directory of its own under the system temp dir, removed on drop.
