@@ -34,6 +34,25 @@ pub trait Readiness: Send + Sync + 'static {
     fn states(&self) -> Vec<(&'static str, bool)>;
 }
 
+/// Runs `tick` every `period` (first after one period) until the phase becomes `Stopped`:
+/// the loop behind every `reload DURATION` option.
+pub fn spawn_every(period: Duration, mut phase: watch::Receiver<Phase>, tick: impl Fn() + Send + 'static) {
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(period);
+        interval.tick().await;
+        loop {
+            tokio::select! {
+                _ = interval.tick() => tick(),
+                changed = phase.changed() => {
+                    if changed.is_err() || *phase.borrow() == Phase::Stopped {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+}
+
 /// What a background service is given when it starts.
 #[derive(Clone)]
 pub struct ServiceContext {

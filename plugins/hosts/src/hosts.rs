@@ -9,8 +9,8 @@ use clusterdns_plugin::proto::op::ResponseCode;
 use clusterdns_plugin::proto::rr::rdata::{A, AAAA, PTR};
 use clusterdns_plugin::proto::rr::{Name, RData, Record, RecordType};
 use clusterdns_plugin::{
-    Fallthrough, Handler, Next, Phase, PluginError, Reply, Request, Service, ServiceContext, Zones,
-    address_from_reverse, clog,
+    Fallthrough, Handler, Next, PluginError, Reply, Request, Service, ServiceContext, Zones,
+    address_from_reverse, clog, spawn_every,
 };
 
 use crate::hostsfile::{HostsMap, parse_hosts};
@@ -101,21 +101,8 @@ impl Service for Reloader {
         if self.period.is_zero() {
             return Ok(());
         }
-        let mut phase = ctx.phase;
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(self.period);
-            tick.tick().await;
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => self.source.refresh(),
-                    changed = phase.changed() => {
-                        if changed.is_err() || *phase.borrow() == Phase::Stopped {
-                            break;
-                        }
-                    }
-                }
-            }
-        });
+        let this = self.clone();
+        spawn_every(self.period, ctx.phase, move || this.source.refresh());
         Ok(())
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use clusterdns_plugin::proto::rr::Name;
-use clusterdns_plugin::{Phase, Service, ServiceContext, clog};
+use clusterdns_plugin::{Service, ServiceContext, clog, spawn_every};
 
 /// Per domain, the weight (1-255) of each listed address; unlisted addresses weigh 1.
 pub type Weights = HashMap<Name, Vec<(IpAddr, u8)>>;
@@ -126,21 +126,8 @@ impl Service for Reloader {
     }
 
     async fn start(self: Arc<Self>, ctx: ServiceContext) -> Result<(), String> {
-        let mut phase = ctx.phase;
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(self.period);
-            tick.tick().await;
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => self.file.refresh(),
-                    changed = phase.changed() => {
-                        if changed.is_err() || *phase.borrow() == Phase::Stopped {
-                            break;
-                        }
-                    }
-                }
-            }
-        });
+        let this = self.clone();
+        spawn_every(self.period, ctx.phase, move || this.file.refresh());
         Ok(())
     }
 }
