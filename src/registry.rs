@@ -53,7 +53,7 @@ pub const DIRECTIVES: &[Directive] = &[
     implemented("loadbalance", plugin_loadbalance::setup),
     known("tsig"),
     known("cache"),
-    known("rewrite"),
+    implemented("rewrite", plugin_rewrite::setup),
     known("header"),
     known("dnssec"),
     known("autopath"),

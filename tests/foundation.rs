@@ -1,18 +1,13 @@
 //! End to end: the real binary on 127.0.0.1, queried over real UDP and TCP sockets.
 
-use std::net::SocketAddr;
 use std::process::Command;
 use std::time::Duration;
 
 use hickory_proto::op::{Edns, Message, ResponseCode};
 use hickory_proto::rr::{DNSClass, RData, RecordType};
-use testkit::{Server, TempDir, free_port, http_get, query, query_class, tcp, udp, udp_raw};
+use testkit::{Server, TempDir, free_port, http_get, local, query, query_class, tcp, udp, udp_raw};
 
 const BIN: &str = env!("CARGO_BIN_EXE_clusterdns");
-
-fn addr(port: u16) -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], port))
-}
 
 #[test]
 fn zone_routing_refused_and_servfail_at_chain_end() {
@@ -22,7 +17,7 @@ fn zone_routing_refused_and_servfail_at_chain_end() {
     );
     let server = Server::start(BIN, &corefile, port);
     // The longest zone wins: sub.example.org's chain is `errors` alone, which ends unanswered.
-    let r = udp(addr(port), &query("x.sub.example.org.", RecordType::A, None));
+    let r = udp(local(port), &query("x.sub.example.org.", RecordType::A, None));
     assert_eq!(r.metadata.response_code, ResponseCode::ServFail);
     assert!(!r.metadata.authoritative);
     let line = server
@@ -33,11 +28,11 @@ fn zone_routing_refused_and_servfail_at_chain_end() {
         "[ERROR] plugin/errors: 2 x.sub.example.org. A: plugin/errors: no next plugin found"
     );
     // example.org's chain answers.
-    let r = udp(addr(port), &query("www.example.org.", RecordType::A, None));
+    let r = udp(local(port), &query("www.example.org.", RecordType::A, None));
     assert_eq!(r.metadata.response_code, ResponseCode::NoError);
     assert_eq!(r.additionals.len(), 2);
     // No block for other names.
-    let r = udp(addr(port), &query("example.net.", RecordType::A, None));
+    let r = udp(local(port), &query("example.net.", RecordType::A, None));
     assert_eq!(r.metadata.response_code, ResponseCode::Refused);
     assert_eq!(r.queries.len(), 1);
 }
@@ -47,7 +42,7 @@ fn whoami_over_udp_and_tcp_keeps_question_case() {
     let port = free_port();
     let server = Server::start(BIN, &format!(".:{port} {{\n bind 127.0.0.1\n whoami\n}}\n"), port);
     let r = udp(
-        addr(port),
+        local(port),
         &query("MiXeD.Example.ORG.", RecordType::A, Some(1232)),
     );
     assert!(r.metadata.authoritative && !r.metadata.recursion_available);
@@ -64,7 +59,7 @@ fn whoami_over_udp_and_tcp_keeps_question_case() {
 
     // Several queries on one TCP connection, each answered in turn.
     let replies = tcp(
-        addr(port),
+        local(port),
         &[
             query("a.", RecordType::A, None),
             query("b.", RecordType::AAAA, None),
@@ -89,7 +84,7 @@ fn edns_badvers_class_and_malformed_packets() {
     if let Some(e) = m.edns.as_mut() {
         e.set_version(1);
     }
-    let r = udp(addr(port), &m);
+    let r = udp(local(port), &m);
     // BADVERS and BADSIG share the code 16; hickory decodes it as BADSIG.
     assert_eq!(
         u16::from(r.metadata.response_code),
@@ -98,16 +93,16 @@ fn edns_badvers_class_and_malformed_packets() {
     assert_eq!(r.edns.as_ref().map(Edns::version), Some(0));
     assert!(r.queries.is_empty());
     // Non-IN classes other than CH are refused; CH reaches the chain.
-    let r = udp(addr(port), &query_class("x.", RecordType::A, DNSClass::HS));
+    let r = udp(local(port), &query_class("x.", RecordType::A, DNSClass::HS));
     assert_eq!(r.metadata.response_code, ResponseCode::Refused);
-    let r = udp(addr(port), &query_class("x.", RecordType::TXT, DNSClass::CH));
+    let r = udp(local(port), &query_class("x.", RecordType::TXT, DNSClass::CH));
     assert_eq!(r.metadata.response_code, ResponseCode::NoError);
 
     let good = query("example.org.", RecordType::A, None)
         .to_vec()
         .expect("encode");
     // A header that parses with a cut question: FORMERR, same ID.
-    let reply = udp_raw(addr(port), &good[..good.len() - 3], Duration::from_secs(2)).expect("FORMERR reply");
+    let reply = udp_raw(local(port), &good[..good.len() - 3], Duration::from_secs(2)).expect("FORMERR reply");
     let r = Message::from_vec(&reply).expect("decode");
     assert_eq!(r.metadata.response_code, ResponseCode::FormErr);
     assert_eq!(r.metadata.id, u16::from_be_bytes([good[0], good[1]]));
@@ -115,23 +110,23 @@ fn edns_badvers_class_and_malformed_packets() {
     let mut two = query("a.example.org.", RecordType::A, None);
     two.queries.push(two.queries[0].clone());
     assert_eq!(
-        udp(addr(port), &two).metadata.response_code,
+        udp(local(port), &two).metadata.response_code,
         ResponseCode::FormErr
     );
     // Fewer than 12 bytes, or a response (QR set): dropped.
-    assert!(udp_raw(addr(port), &[1, 2, 3], Duration::from_millis(300)).is_none());
+    assert!(udp_raw(local(port), &[1, 2, 3], Duration::from_millis(300)).is_none());
     let mut response = good.clone();
     response[2] |= 0x80;
-    assert!(udp_raw(addr(port), &response, Duration::from_millis(300)).is_none());
+    assert!(udp_raw(local(port), &response, Duration::from_millis(300)).is_none());
     // Random garbage never takes the server down.
     for i in 0..200u32 {
         let junk: Vec<u8> = (0..(12 + i % 60))
             .map(|j| (i.wrapping_mul(31) ^ j.wrapping_mul(17)) as u8)
             .collect();
-        let _ = udp_raw(addr(port), &junk, Duration::from_millis(20));
+        let _ = udp_raw(local(port), &junk, Duration::from_millis(20));
     }
     assert_eq!(
-        udp(addr(port), &query("still.alive.", RecordType::A, None))
+        udp(local(port), &query("still.alive.", RecordType::A, None))
             .metadata
             .response_code,
         ResponseCode::NoError
@@ -149,7 +144,7 @@ fn directive_order_is_fixed_and_log_writes_common_log_format() {
     );
     let m = query("Order.Example.", RecordType::AAAA, Some(4096));
     let id = m.metadata.id;
-    udp(addr(port), &m);
+    udp(local(port), &m);
     let line = server
         .wait_for_line(&format!(" - {id} "), Duration::from_secs(3))
         .expect("log line");
@@ -183,8 +178,8 @@ fn log_class_filter() {
         ".:{port} {{\n bind 127.0.0.1\n log {{\n  class error\n }}\n whoami\n}}\nfail.:{port} {{\n bind 127.0.0.1\n log {{\n  class error\n }}\n}}\n"
     );
     let server = Server::start(BIN, &corefile, port);
-    udp(addr(port), &query("ok.example.", RecordType::A, None));
-    udp(addr(port), &query("x.fail.", RecordType::A, None));
+    udp(local(port), &query("ok.example.", RecordType::A, None));
+    udp(local(port), &query("x.fail.", RecordType::A, None));
     let line = server
         .wait_for_line("x.fail.", Duration::from_secs(3))
         .expect("error logged");
@@ -214,7 +209,7 @@ fn health_ready_and_lameduck() {
         .wait_for_line("Going into lameduck mode for 2s", Duration::from_secs(2))
         .expect("lameduck logged");
     // During lameduck: queries are still answered, health is OK, ready says shutting down.
-    let r = udp(addr(port), &query("during.lameduck.", RecordType::A, None));
+    let r = udp(local(port), &query("during.lameduck.", RecordType::A, None));
     assert_eq!(r.metadata.response_code, ResponseCode::NoError);
     assert_eq!(http_get(health, "/health"), Some((200, "OK".into())));
     assert_eq!(http_get(ready, "/ready"), Some((503, "Shutting down".into())));
@@ -353,7 +348,7 @@ fn udp_truncation_and_tcp_retry() {
     let _server = Server::start(BIN, &corefile, port);
 
     // Without EDNS: 512 bytes at most, TC set, the records that fit kept in order.
-    let r = udp(addr(port), &query("big.example.", RecordType::A, None));
+    let r = udp(local(port), &query("big.example.", RecordType::A, None));
     assert!(r.metadata.truncation);
     assert!(
         !r.answers.is_empty() && r.answers.len() < 60,
@@ -367,11 +362,11 @@ fn udp_truncation_and_tcp_retry() {
     );
     assert!(r.edns.is_none());
     // With EDNS 1232 all 60 fit.
-    let r = udp(addr(port), &query("big.example.", RecordType::A, Some(1232)));
+    let r = udp(local(port), &query("big.example.", RecordType::A, Some(1232)));
     assert!(!r.metadata.truncation);
     assert_eq!(r.answers.len(), 60);
     // The client retries over TCP and gets everything.
-    let r = tcp(addr(port), &[query("big.example.", RecordType::A, None)]).remove(0);
+    let r = tcp(local(port), &[query("big.example.", RecordType::A, None)]).remove(0);
     assert!(!r.metadata.truncation);
     assert_eq!(r.answers.len(), 60);
 }

@@ -1,20 +1,15 @@
 //! End to end: the hosts plugin in the real binary, over real sockets.
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{RData, RecordType};
-use testkit::{Server, TempDir, free_port, query, udp};
+use testkit::{Server, TempDir, free_port, local, query, udp};
 
 const BIN: &str = env!("CARGO_BIN_EXE_clusterdns");
 
-fn addr(port: u16) -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], port))
-}
-
 fn a_records(port: u16, name: &str) -> (ResponseCode, Vec<String>) {
-    let r = udp(addr(port), &query(name, RecordType::A, None));
+    let r = udp(local(port), &query(name, RecordType::A, None));
     let ips = r
         .answers
         .iter()
@@ -47,14 +42,14 @@ fn seed_inline_entry_with_fallthrough() {
         vec!["webservice1.com. 3600 172.16.0.3".to_string()]
     );
     // Other names fall through to whoami (no answers, the client in the additional section).
-    let r = udp(addr(port), &query("other.example.", RecordType::A, None));
+    let r = udp(local(port), &query("other.example.", RecordType::A, None));
     assert_eq!(
         (r.metadata.response_code, r.answers.len(), r.additionals.len()),
         (ResponseCode::NoError, 0, 2)
     );
     // PTR generated from the inline entry.
     let r = udp(
-        addr(port),
+        local(port),
         &query("3.0.16.172.in-addr.arpa.", RecordType::PTR, None),
     );
     assert_eq!(

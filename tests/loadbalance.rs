@@ -1,10 +1,9 @@
 //! End to end: loadbalance reorders what hosts answers, over real sockets.
 
 use std::collections::HashSet;
-use std::net::SocketAddr;
 
 use hickory_proto::rr::RecordType;
-use testkit::{Server, TempDir, free_port, query, udp};
+use testkit::{Server, TempDir, free_port, local, query, udp};
 
 const BIN: &str = env!("CARGO_BIN_EXE_clusterdns");
 
@@ -21,7 +20,7 @@ fn addresses_are_shuffled_across_repeated_queries() {
         file.display()
     );
     let _server = Server::start(BIN, &corefile, port);
-    let server = SocketAddr::from(([127, 0, 0, 1], port));
+    let server = local(port);
     let mut orders = HashSet::new();
     for _ in 0..40 {
         let r = udp(server, &query("web.example.", RecordType::A, None));

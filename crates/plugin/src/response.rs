@@ -97,6 +97,17 @@ pub fn rcode_name(rcode: ResponseCode) -> std::borrow::Cow<'static, str> {
     name.into()
 }
 
+/// Parses an rcode written as miekg/dns names it (`NXDOMAIN`, case-insensitive) or as a number.
+pub fn rcode_from_str(s: &str) -> Option<ResponseCode> {
+    if let Ok(n) = s.parse::<u16>() {
+        return Some(<ResponseCode as From<u16>>::from(n));
+    }
+    let upper = s.to_ascii_uppercase();
+    (0u16..=23)
+        .map(<ResponseCode as From<u16>>::from)
+        .find(|rc| rcode_name(*rc) == upper)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,5 +181,9 @@ mod tests {
         assert_eq!(rcode_name(ResponseCode::NXDomain), "NXDOMAIN");
         assert_eq!(rcode_name(ResponseCode::ServFail), "SERVFAIL");
         assert_eq!(rcode_name(ResponseCode::Unknown(3841)), "3841");
+        assert_eq!(rcode_from_str("nxdomain"), Some(ResponseCode::NXDomain));
+        assert_eq!(rcode_from_str("REFUSED"), Some(ResponseCode::Refused));
+        assert_eq!(rcode_from_str("2"), Some(ResponseCode::ServFail));
+        assert_eq!(rcode_from_str("NOPE"), None);
     }
 }

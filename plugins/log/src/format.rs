@@ -43,6 +43,7 @@ pub struct Format(Vec<Segment>);
 
 /// What a log line describes: the query as it arrived and what came back.
 pub struct Entry<'a> {
+    /// The question before the rest of the chain ran.
     pub query: &'a Query,
     pub req: &'a Request,
     pub reply: Option<&'a Message>,
@@ -100,9 +101,11 @@ impl Format {
             // Writing to a String cannot fail.
             let _ = match segment {
                 Segment::Text(t) => write!(out, "{t}"),
-                Segment::Type => write!(out, "{}", e.query.query_type()),
+                // CoreDNS reads the name before the chain runs (its request caches it) and the
+                // type and class after, so a rewritten type shows, a rewritten name does not.
+                Segment::Type => write!(out, "{}", e.req.qtype()),
                 Segment::Name => write!(out, "{}", e.query.name().to_lowercase()),
-                Segment::Class => write!(out, "{}", e.query.query_class()),
+                Segment::Class => write!(out, "{}", e.req.qclass()),
                 Segment::Proto => write!(out, "{}", e.req.transport.as_str()),
                 Segment::Remote => write!(out, "{}", rfc3986(e.req.client.ip())),
                 Segment::Local => write!(out, "{}", rfc3986(e.req.local.ip())),

@@ -39,7 +39,7 @@ impl Handler for Log {
             return next.run(req).await;
         };
         let start = Instant::now();
-        // The line describes the question as it arrived, whatever later plugins rewrite.
+        // The name is logged as it arrived, whatever later plugins rewrite.
         let query = req.query.clone();
         let result = next.run(req).await;
         let reply = result.as_ref().ok().and_then(reply_message);

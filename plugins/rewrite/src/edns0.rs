@@ -1,0 +1,354 @@
+//! `edns0 local|nsid|subnet set|append|replace ...`: options added to or changed in the query's
+//! OPT record before it goes on (to an upstream), as CoreDNS's.
+
+use std::net::IpAddr;
+
+use clusterdns_plugin::Request;
+use clusterdns_plugin::Transport;
+use clusterdns_plugin::proto::op::Edns;
+use clusterdns_plugin::proto::rr::rdata::opt::{ClientSubnet, EdnsCode, EdnsOption, NSIDPayload};
+
+/// What to do with the option.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Replace the option if present, else add it.
+    Set,
+    /// Add the option only if it is not there.
+    Append,
+    /// Change the option only if it is there.
+    Replace,
+}
+
+/// Per-query values a `local` option may carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Variable {
+    Qname,
+    Qtype,
+    ClientIp,
+    ClientPort,
+    Protocol,
+    ServerIp,
+    ServerPort,
+}
+
+/// The option a rule writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Option_ {
+    Local { code: u16, data: Vec<u8> },
+    Variable { code: u16, variable: Variable },
+    Nsid,
+    Subnet { v4: u8, v6: u8 },
+}
+
+/// One `edns0` rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Edns0Rule {
+    pub action: Action,
+    pub option: Option_,
+}
+
+impl Edns0Rule {
+    /// Parses `TYPE ACTION ARGS...` with CoreDNS's error texts.
+    pub fn new(args: &[String]) -> Result<Self, String> {
+        let [kind, action, rest @ ..] = args else {
+            return Err("too few arguments for an EDNS0 rule".into());
+        };
+        let action = match action.to_ascii_lowercase().as_str() {
+            "set" => Action::Set,
+            "append" => Action::Append,
+            "replace" => Action::Replace,
+            _ => return Err(format!("invalid action: {action:?}")),
+        };
+        let option = match kind.to_ascii_lowercase().as_str() {
+            "local" => {
+                let [code, data] = rest else {
+                    return Err("EDNS0 local rules require exactly three args".into());
+                };
+                let code = parse_code(code)?;
+                if data.starts_with('{') && data.ends_with('}') {
+                    let variable = match data.as_str() {
+                        "{qname}" => Variable::Qname,
+                        "{qtype}" => Variable::Qtype,
+                        "{client_ip}" => Variable::ClientIp,
+                        "{client_port}" => Variable::ClientPort,
+                        "{protocol}" => Variable::Protocol,
+                        "{server_ip}" => Variable::ServerIp,
+                        "{server_port}" => Variable::ServerPort,
+                        _ => return Err(format!("unsupported variable name {data:?}")),
+                    };
+                    Option_::Variable { code, variable }
+                } else {
+                    Option_::Local {
+                        code,
+                        data: parse_data(data)?,
+                    }
+                }
+            }
+            "nsid" => {
+                if !rest.is_empty() {
+                    return Err("EDNS0 NSID rules do not accept args".into());
+                }
+                Option_::Nsid
+            }
+            "subnet" => {
+                let [v4, v6] = rest else {
+                    return Err("EDNS0 subnet rules require exactly three args".into());
+                };
+                let v4 = v4
+                    .parse::<u8>()
+                    .ok()
+                    .filter(|m| *m <= 32)
+                    .ok_or_else(|| format!("invalid IPv4 bit mask {v4:?}"))?;
+                let v6 = v6
+                    .parse::<u8>()
+                    .ok()
+                    .filter(|m| *m <= 128)
+                    .ok_or_else(|| format!("invalid IPv6 bit mask {v6:?}"))?;
+                Option_::Subnet { v4, v6 }
+            }
+            _ => return Err(format!("invalid rule type {kind:?}")),
+        };
+        Ok(Edns0Rule { action, option })
+    }
+
+    /// Applies the rule to the query's OPT (added, 4096 bytes, if the query had none, as
+    /// CoreDNS's `setupEdns0Opt`). True when something was changed (the rule "matched").
+    pub fn apply(&self, req: &mut Request) -> bool {
+        let option = self.value(req);
+        let code = EdnsCode::from(&option);
+        let edns = req.edns.get_or_insert_with(|| {
+            let mut e = Edns::new();
+            e.set_max_payload(4096);
+            e
+        });
+        let options = &mut edns.options_mut().options;
+        if let Some(existing) = options.iter_mut().find(|(c, _)| *c == code) {
+            if self.action == Action::Append {
+                return false;
+            }
+            existing.1 = option;
+            return true;
+        }
+        if self.action == Action::Replace {
+            return false;
+        }
+        options.push((code, option));
+        true
+    }
+
+    fn value(&self, req: &Request) -> EdnsOption {
+        match &self.option {
+            Option_::Local { code, data } => EdnsOption::Unknown(*code, data.clone()),
+            Option_::Variable { code, variable } => {
+                EdnsOption::Unknown(*code, variable_bytes(*variable, req))
+            }
+            Option_::Nsid => {
+                EdnsOption::NSID(NSIDPayload::new(Vec::new()).unwrap_or_else(|_| unreachable!("empty NSID")))
+            }
+            Option_::Subnet { v4, v6 } => {
+                let ip = req.client.ip();
+                let prefix = if ip.is_ipv4() { *v4 } else { *v6 };
+                let net = ipnet_of(ip, prefix);
+                EdnsOption::Subnet(ClientSubnet::new(net, prefix, 0))
+            }
+        }
+    }
+}
+
+/// The client address with the bits past `prefix` cleared.
+fn ipnet_of(ip: IpAddr, prefix: u8) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => {
+            let bits = u32::from(v4) & u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
+            IpAddr::V4(bits.into())
+        }
+        IpAddr::V6(v6) => {
+            let bits = u128::from(v6) & u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0);
+            IpAddr::V6(bits.into())
+        }
+    }
+}
+
+fn variable_bytes(variable: Variable, req: &Request) -> Vec<u8> {
+    let ip_bytes = |ip: IpAddr| match ip {
+        IpAddr::V4(v4) => v4.octets().to_vec(),
+        IpAddr::V6(v6) => v6.octets().to_vec(),
+    };
+    match variable {
+        Variable::Qname => req.qname().to_ascii().into_bytes(),
+        Variable::Qtype => u16::from(req.qtype()).to_be_bytes().to_vec(),
+        Variable::ClientIp => ip_bytes(req.client.ip()),
+        Variable::ClientPort => req.client.port().to_be_bytes().to_vec(),
+        Variable::Protocol => match req.transport {
+            Transport::Udp => b"udp".to_vec(),
+            Transport::Tcp => b"tcp".to_vec(),
+        },
+        Variable::ServerIp => ip_bytes(req.local.ip()),
+        Variable::ServerPort => req.local.port().to_be_bytes().to_vec(),
+    }
+}
+
+/// An option code: decimal, or hex with `0x` (Go's `ParseUint(s, 0, 16)`).
+fn parse_code(s: &str) -> Result<u16, String> {
+    let parsed = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(hex) => u16::from_str_radix(hex, 16),
+        None => s.parse(),
+    };
+    parsed.map_err(|_| format!("strconv.ParseUint: parsing {s:?}: invalid syntax"))
+}
+
+/// Option data: hex bytes after `0x`, else the text's bytes.
+fn parse_data(s: &str) -> Result<Vec<u8>, String> {
+    let Some(hex) = s.strip_prefix("0x") else {
+        return Ok(s.as_bytes().to_vec());
+    };
+    if hex.len() % 2 != 0 {
+        return Err(format!("encoding/hex: odd length hex string: {hex:?}"));
+    }
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| {
+            u8::from_str_radix(&hex[i..i + 2], 16)
+                .map_err(|_| format!("encoding/hex: invalid byte in {hex:?}"))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use clusterdns_plugin::proto::rr::RecordType;
+
+    use super::*;
+
+    fn rule(s: &str) -> Result<Edns0Rule, String> {
+        Edns0Rule::new(&s.split_whitespace().map(String::from).collect::<Vec<_>>())
+    }
+
+    fn options(req: &Request) -> Vec<(u16, EdnsOption)> {
+        req.edns.as_ref().map_or(vec![], |e| {
+            e.options()
+                .options
+                .iter()
+                .map(|(c, o)| (u16::from(*c), o.clone()))
+                .collect()
+        })
+    }
+
+    #[test]
+    fn parse_table() {
+        assert_eq!(
+            rule("local set 0xffee 0xabcd"),
+            Ok(Edns0Rule {
+                action: Action::Set,
+                option: Option_::Local {
+                    code: 0xffee,
+                    data: vec![0xab, 0xcd]
+                }
+            })
+        );
+        assert_eq!(
+            rule("local append 65500 hello"),
+            Ok(Edns0Rule {
+                action: Action::Append,
+                option: Option_::Local {
+                    code: 65500,
+                    data: b"hello".to_vec()
+                }
+            })
+        );
+        assert_eq!(
+            rule("local replace 0xffee {client_ip}"),
+            Ok(Edns0Rule {
+                action: Action::Replace,
+                option: Option_::Variable {
+                    code: 0xffee,
+                    variable: Variable::ClientIp
+                }
+            })
+        );
+        assert_eq!(
+            rule("nsid set"),
+            Ok(Edns0Rule {
+                action: Action::Set,
+                option: Option_::Nsid
+            })
+        );
+        assert_eq!(
+            rule("subnet set 24 56"),
+            Ok(Edns0Rule {
+                action: Action::Set,
+                option: Option_::Subnet { v4: 24, v6: 56 }
+            })
+        );
+        let errors = [
+            ("local", "too few arguments for an EDNS0 rule"),
+            ("local delete 1 x", "invalid action: \"delete\""),
+            ("local set 1", "EDNS0 local rules require exactly three args"),
+            (
+                "local set x y",
+                "strconv.ParseUint: parsing \"x\": invalid syntax",
+            ),
+            ("local set 1 0xabc", "odd length hex string"),
+            ("local set 1 {nope}", "unsupported variable name \"{nope}\""),
+            ("nsid set x", "EDNS0 NSID rules do not accept args"),
+            ("subnet set 24", "EDNS0 subnet rules require exactly three args"),
+            ("subnet set 33 56", "invalid IPv4 bit mask \"33\""),
+            ("subnet set 24 129", "invalid IPv6 bit mask \"129\""),
+            ("cookie set 1 2", "invalid rule type \"cookie\""),
+        ];
+        for (input, want) in errors {
+            assert!(rule(input).expect_err(input).contains(want), "{input}");
+        }
+    }
+
+    #[test]
+    fn actions_on_the_query() {
+        let mut req = testkit::request("a.example.", RecordType::A);
+        // Set on a query without OPT adds one (4096) with the option.
+        assert!(rule("local set 0xffee 0x01").expect("rule").apply(&mut req));
+        assert_eq!(req.edns.as_ref().map(Edns::max_payload), Some(4096));
+        assert_eq!(
+            options(&req),
+            vec![(0xffee, EdnsOption::Unknown(0xffee, vec![1]))]
+        );
+        // Append leaves an existing option alone; replace changes it.
+        assert!(!rule("local append 0xffee 0x02").expect("rule").apply(&mut req));
+        assert!(rule("local replace 0xffee 0x03").expect("rule").apply(&mut req));
+        assert_eq!(
+            options(&req),
+            vec![(0xffee, EdnsOption::Unknown(0xffee, vec![3]))]
+        );
+        // Replace does nothing when the option is missing.
+        assert!(!rule("local replace 0x1 0x03").expect("rule").apply(&mut req));
+        // Variables: the client is 10.0.0.99:40000 in testkit's requests.
+        assert!(
+            rule("local set 0xfff0 {client_ip}")
+                .expect("rule")
+                .apply(&mut req)
+        );
+        assert!(
+            rule("local set 0xfff1 {client_port}")
+                .expect("rule")
+                .apply(&mut req)
+        );
+        assert!(rule("local set 0xfff2 {qname}").expect("rule").apply(&mut req));
+        let opts = options(&req);
+        assert!(opts.contains(&(0xfff0, EdnsOption::Unknown(0xfff0, vec![10, 0, 0, 99]))));
+        assert!(opts.contains(&(
+            0xfff1,
+            EdnsOption::Unknown(0xfff1, 40000u16.to_be_bytes().to_vec())
+        )));
+        assert!(opts.contains(&(0xfff2, EdnsOption::Unknown(0xfff2, b"a.example.".to_vec()))));
+        // Subnet from the client address, masked.
+        assert!(rule("subnet set 24 56").expect("rule").apply(&mut req));
+        let subnet = options(&req).into_iter().find(|(c, _)| *c == 8).map(|(_, o)| o);
+        assert_eq!(
+            subnet,
+            Some(EdnsOption::Subnet(ClientSubnet::new(
+                "10.0.0.0".parse().expect("ip"),
+                24,
+                0
+            )))
+        );
+    }
+}

@@ -1,0 +1,488 @@
+//! The `rewrite` handler: rewrites the query, runs the rest of the chain, and reverts the
+//! reply so the client sees the name it asked for.
+
+use clusterdns_plugin::proto::op::{Message, ResponseCode};
+use clusterdns_plugin::proto::rr::{Name, RData, Record};
+use clusterdns_plugin::{Handler, Next, PluginError, Reply, Request};
+
+use crate::names::StringRewriter;
+use crate::rules::{Kind, Mode, ResponseRule, Rule};
+
+/// The rules of every `rewrite` line of a server block, in Corefile order.
+pub struct Rewrite {
+    rules: Vec<Rule>,
+}
+
+impl Rewrite {
+    pub fn new(rules: Vec<Rule>) -> Self {
+        Self { rules }
+    }
+}
+
+#[async_trait::async_trait]
+impl Handler for Rewrite {
+    fn name(&self) -> &'static str {
+        "rewrite"
+    }
+
+    async fn serve(&self, req: &mut Request, next: Next<'_>) -> Result<Reply, PluginError> {
+        let original = req.query.clone();
+        let mut reverts: Vec<ResponseRule> = Vec::new();
+        let mut matched = false;
+        for rule in &self.rules {
+            let name = req.qname().to_lowercase().to_ascii();
+            let Some(responses) = apply(rule, req, &name)? else {
+                continue;
+            };
+            matched = true;
+            reverts.extend(responses);
+            if rule.mode == Mode::Stop {
+                break;
+            }
+        }
+        if !matched {
+            return next.run(req).await;
+        }
+        let mut reply = match next.run(req).await {
+            Ok(Reply::Answer(m)) => m,
+            // Nothing written below: CoreDNS's rewrite writes the error reply itself, with the
+            // query's OPT, and reverts that (so an rcode rule can act on it).
+            Ok(Reply::NoAnswer(rcode)) | Err(PluginError { rcode, .. }) => {
+                let mut m = req.reply();
+                m.metadata.response_code = rcode;
+                m.edns = req.edns.clone();
+                m
+            }
+        };
+        reply.queries = vec![original];
+        revert(&mut reply, &reverts);
+        Ok(Reply::Answer(reply))
+    }
+}
+
+/// Applies one rule to the query; `Some(reply rules)` when it matched.
+fn apply(rule: &Rule, req: &mut Request, name: &str) -> Result<Option<Vec<ResponseRule>>, PluginError> {
+    Ok(match &rule.kind {
+        Kind::Name {
+            matcher,
+            to,
+            auto,
+            answers,
+        } => {
+            let Some(new) = matcher.rewrite(name, to) else {
+                return Ok(None);
+            };
+            let parsed = Name::from_ascii(&new).map_err(|_| {
+                PluginError::in_plugin(
+                    "rewrite",
+                    ResponseCode::ServFail,
+                    format!("invalid name after rewrite: {new}"),
+                )
+            })?;
+            req.query.set_name(parsed);
+            let mut responses = Vec::new();
+            // Exact rules always map the answer back; others only with `answer auto`.
+            let back = match matcher {
+                crate::names::Matcher::Exact(from) => Some(StringRewriter::Exact {
+                    from: to.clone(),
+                    to: from.clone(),
+                }),
+                crate::names::Matcher::Prefix(from) if *auto => Some(StringRewriter::Prefix {
+                    from: to.clone(),
+                    to: from.clone(),
+                }),
+                crate::names::Matcher::Suffix(from) if *auto => Some(StringRewriter::Suffix {
+                    from: to.clone(),
+                    to: from.clone(),
+                }),
+                crate::names::Matcher::Substring(from) if *auto => Some(StringRewriter::Substring {
+                    from: to.clone(),
+                    to: from.clone(),
+                }),
+                crate::names::Matcher::Regex(_) if *auto => Some(StringRewriter::Exact {
+                    from: new.clone(),
+                    to: name.to_string(),
+                }),
+                _ => None,
+            };
+            responses.extend(back.map(ResponseRule::Owner));
+            responses.extend(answers.iter().cloned());
+            Some(responses)
+        }
+        Kind::Type { from, to } => {
+            if req.qtype() != *from {
+                return Ok(None);
+            }
+            req.query.set_query_type(*to);
+            Some(Vec::new())
+        }
+        Kind::Class { from, to } => {
+            if req.qclass() != *from {
+                return Ok(None);
+            }
+            req.query.set_query_class(*to);
+            Some(Vec::new())
+        }
+        Kind::Ttl { matcher, min, max } => matcher
+            .matches(name)
+            .then(|| vec![ResponseRule::Ttl { min: *min, max: *max }]),
+        Kind::Rcode { matcher, from, to } => matcher
+            .matches(name)
+            .then(|| vec![ResponseRule::Rcode { from: *from, to: *to }]),
+        Kind::Edns0(rule) => rule.apply(req).then(Vec::new),
+    })
+}
+
+/// Applies the reply rules to every record, the last matched rule first (CoreDNS's
+/// `ResponseReverter`). The OPT record counts as a record, for rcode rules only.
+fn revert(m: &mut Message, rules: &[ResponseRule]) {
+    let mut rcode = m.metadata.response_code;
+    let records = m
+        .answers
+        .iter_mut()
+        .chain(m.authorities.iter_mut())
+        .chain(m.additionals.iter_mut());
+    let mut count = 0;
+    for record in records {
+        count += 1;
+        for rule in rules.iter().rev() {
+            apply_to_record(rule, record, &mut rcode);
+        }
+    }
+    if m.edns.is_some() {
+        count += 1;
+        for rule in rules.iter().rev() {
+            if let ResponseRule::Rcode { from, to } = rule
+                && rcode == *from
+            {
+                rcode = *to;
+            }
+        }
+    }
+    if count > 0 {
+        m.metadata.response_code = rcode;
+    }
+}
+
+fn apply_to_record(rule: &ResponseRule, r: &mut Record, rcode: &mut ResponseCode) {
+    match rule {
+        ResponseRule::Owner(rw) => {
+            if let Some(name) = renamed(rw, &r.name) {
+                r.name = name;
+            }
+        }
+        ResponseRule::Value(rw) => {
+            let target = match &mut r.data {
+                RData::CNAME(n) => &mut n.0,
+                RData::PTR(n) => &mut n.0,
+                RData::NS(n) => &mut n.0,
+                RData::SRV(srv) => &mut srv.target,
+                RData::MX(mx) => &mut mx.exchange,
+                RData::SOA(soa) => &mut soa.mname,
+                _ => return,
+            };
+            if let Some(name) = renamed(rw, target) {
+                *target = name;
+            }
+        }
+        ResponseRule::Ttl { min, max } => r.ttl = r.ttl.clamp(*min, *max),
+        ResponseRule::Rcode { from, to } => {
+            if rcode == from {
+                *rcode = *to;
+            }
+        }
+    }
+}
+
+fn renamed(rw: &StringRewriter, name: &Name) -> Option<Name> {
+    let current = name.to_ascii();
+    let new = rw.rewrite(&current);
+    if new == current {
+        return None;
+    }
+    Name::from_ascii(&new).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use clusterdns_plugin::Dispenser;
+    use clusterdns_plugin::proto::op::Edns;
+    use clusterdns_plugin::proto::rr::RecordType;
+    use testkit::{Fixed, request, rr, serve_chain};
+
+    use super::*;
+    use crate::setup::parse;
+
+    fn rewrite(corefile: &str) -> Arc<dyn Handler> {
+        Arc::new(Rewrite::new(
+            parse(&mut Dispenser::from_text(corefile)).expect(corefile),
+        ))
+    }
+
+    /// Runs `rules` in front of a fixed reply; returns the reply and what the next plugin was asked.
+    async fn run(rules: &str, name: &str, t: RecordType, next: Fixed, edns: bool) -> (Message, String) {
+        let next = Arc::new(next);
+        let mut req = request(name, t);
+        if edns {
+            req.edns = Some(Edns::new());
+        }
+        let reply = serve_chain(vec![rewrite(rules), next.clone()], &mut req)
+            .await
+            .expect("reply");
+        let Reply::Answer(m) = reply else {
+            panic!("no answer")
+        };
+        let asked = next
+            .asked()
+            .map(|q| format!("{} {}", q.name(), q.query_type()))
+            .unwrap_or_default();
+        (m, asked)
+    }
+
+    fn texts(records: &[Record]) -> Vec<String> {
+        records
+            .iter()
+            .map(|r| format!("{} {} {}", r.name, r.ttl, r.data))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn exact_name_is_invisible_to_the_client() {
+        let next = Fixed::new(
+            ResponseCode::NoError,
+            vec![rr("webservice1.com. 3600 A 172.16.0.3")],
+        );
+        let (m, asked) = run(
+            "rewrite name web-service.cluster.local webservice1.com",
+            "Web-Service.Cluster.Local.",
+            RecordType::A,
+            next,
+            false,
+        )
+        .await;
+        assert_eq!(asked, "webservice1.com. A");
+        // The answer carries the asked name (lower-cased, as CoreDNS 1.11.3), the question is the client's.
+        assert_eq!(texts(&m.answers), ["web-service.cluster.local. 3600 172.16.0.3"]);
+        assert_eq!(m.queries[0].name().to_string(), "Web-Service.Cluster.Local.");
+    }
+
+    #[tokio::test]
+    async fn first_match_stops_unless_continue() {
+        let rules = "rewrite type ANY HINFO\nrewrite name suffix example.org example.net";
+        let next = || Fixed::new(ResponseCode::NoError, vec![]);
+        // The type rule matches ANY queries and stops: the name is not rewritten.
+        assert_eq!(
+            run(rules, "a.example.org.", RecordType::ANY, next(), false)
+                .await
+                .1,
+            "a.example.org. HINFO"
+        );
+        // Other types skip it and reach the name rule.
+        assert_eq!(
+            run(rules, "a.example.org.", RecordType::A, next(), false).await.1,
+            "a.example.net. A"
+        );
+        // With continue, later rules see the rewritten query.
+        let rules = "rewrite continue name suffix example.org example.net\nrewrite name exact a.example.net b.example.com";
+        assert_eq!(
+            run(rules, "a.example.org.", RecordType::A, next(), false).await.1,
+            "b.example.com. A"
+        );
+    }
+
+    #[tokio::test]
+    async fn suffix_with_answer_auto() {
+        let next = Fixed::new(ResponseCode::NoError, vec![rr("www.example.net. 60 A 10.0.0.1")]);
+        let (m, asked) = run(
+            "rewrite name suffix example.org example.net answer auto",
+            "www.example.org.",
+            RecordType::A,
+            next,
+            false,
+        )
+        .await;
+        assert_eq!(asked, "www.example.net. A");
+        assert_eq!(texts(&m.answers), ["www.example.org. 60 10.0.0.1"]);
+    }
+
+    #[tokio::test]
+    async fn regex_with_answer_name_and_value() {
+        let rules = "rewrite stop {\n name regex (.*)\\.my\\.domain\\.$ {1}.default.svc.cluster.local.\n answer name (.*)\\.default\\.svc\\.cluster\\.local\\.$ {1}.my.domain.\n answer value (.*)\\.default\\.svc\\.cluster\\.local\\.$ {1}.my.domain.\n}";
+        let next = Fixed::new(
+            ResponseCode::NoError,
+            vec![rr(
+                "_http._tcp.web.default.svc.cluster.local. 5 SRV 0 100 80 web.default.svc.cluster.local.",
+            )],
+        );
+        let (m, asked) = run(rules, "_http._tcp.web.my.domain.", RecordType::SRV, next, false).await;
+        assert_eq!(asked, "_http._tcp.web.default.svc.cluster.local. SRV");
+        assert_eq!(
+            texts(&m.answers),
+            ["_http._tcp.web.my.domain. 5 0 100 80 web.my.domain."]
+        );
+    }
+
+    #[tokio::test]
+    async fn answer_value_rewrites_the_soa_mname_of_negative_answers() {
+        let mut next = Fixed::new(ResponseCode::NXDomain, vec![]);
+        next.authorities = vec![rr(
+            "cluster.local. 5 SOA ns.dns.cluster.local. hostmaster.cluster.local. 1 7200 1800 86400 5",
+        )];
+        let rules = "rewrite name regex (.*)\\.my\\.domain\\.$ {1}.cluster.local. answer value (.*)\\.cluster\\.local\\.$ {1}.my.domain.";
+        let (m, _) = run(rules, "x.my.domain.", RecordType::A, next, false).await;
+        let RData::SOA(soa) = &m.authorities[0].data else {
+            panic!("soa")
+        };
+        assert_eq!(soa.mname.to_string(), "ns.dns.my.domain.");
+        assert_eq!(soa.rname.to_string(), "hostmaster.cluster.local.");
+    }
+
+    #[tokio::test]
+    async fn ttl_rules_clamp_and_raise() {
+        let next = || {
+            Fixed::new(
+                ResponseCode::NoError,
+                vec![rr("a.example. 10 A 10.0.0.1"), rr("a.example. 500 A 10.0.0.2")],
+            )
+        };
+        let (m, _) = run(
+            "rewrite ttl a.example. 120",
+            "a.example.",
+            RecordType::A,
+            next(),
+            false,
+        )
+        .await;
+        assert_eq!(m.answers.iter().map(|r| r.ttl).collect::<Vec<_>>(), [120, 120]);
+        let (m, _) = run(
+            "rewrite ttl a.example. 30-300",
+            "a.example.",
+            RecordType::A,
+            next(),
+            false,
+        )
+        .await;
+        assert_eq!(m.answers.iter().map(|r| r.ttl).collect::<Vec<_>>(), [30, 300]);
+        // After a matching stop rule a ttl rule never applies.
+        let (m, _) = run(
+            "rewrite name a.example. a.example.\nrewrite ttl a.example. 120",
+            "a.example.",
+            RecordType::A,
+            next(),
+            false,
+        )
+        .await;
+        assert_eq!(m.answers.iter().map(|r| r.ttl).collect::<Vec<_>>(), [10, 500]);
+    }
+
+    #[tokio::test]
+    async fn rcode_acts_once_per_record_opt_included() {
+        let rules = "rewrite rcode example.org. REFUSED NXDOMAIN";
+        let refused = || Fixed::new(ResponseCode::Refused, vec![]);
+        // The upstream's reply carried an OPT (the query had EDNS): rewritten.
+        let next = Arc::new(refused());
+        let mut req = request("example.org.", RecordType::A);
+        req.edns = Some(Edns::new());
+        let chain: Vec<Arc<dyn Handler>> = vec![rewrite(rules), Arc::new(EdnsEcho(next))];
+        let Ok(Reply::Answer(m)) = serve_chain(chain, &mut req).await else {
+            panic!("answer")
+        };
+        assert_eq!(m.metadata.response_code, ResponseCode::NXDomain);
+        // No records and no OPT: stays REFUSED.
+        let (m, _) = run(rules, "example.org.", RecordType::A, refused(), false).await;
+        assert_eq!(m.metadata.response_code, ResponseCode::Refused);
+        // A record in the reply is enough.
+        let next = Fixed::new(ResponseCode::Refused, vec![rr("example.org. 5 A 10.0.0.1")]);
+        assert_eq!(
+            run(rules, "example.org.", RecordType::A, next, false)
+                .await
+                .0
+                .metadata
+                .response_code,
+            ResponseCode::NXDomain
+        );
+    }
+
+    /// Relays a fixed reply with the query's OPT attached, as forward relays an upstream's.
+    struct EdnsEcho(Arc<Fixed>);
+
+    #[async_trait::async_trait]
+    impl Handler for EdnsEcho {
+        fn name(&self) -> &'static str {
+            "edns-echo"
+        }
+        async fn serve(&self, req: &mut Request, next: Next<'_>) -> Result<Reply, PluginError> {
+            let reply = self.0.serve(req, next).await?;
+            let Reply::Answer(mut m) = reply else {
+                return Ok(reply);
+            };
+            m.edns = req.edns.clone();
+            Ok(Reply::Answer(m))
+        }
+    }
+
+    /// Writes nothing and fails with this rcode, as hosts does for an unknown name.
+    struct Fails(ResponseCode);
+
+    #[async_trait::async_trait]
+    impl Handler for Fails {
+        fn name(&self) -> &'static str {
+            "fails"
+        }
+        async fn serve(&self, _req: &mut Request, _next: Next<'_>) -> Result<Reply, PluginError> {
+            Ok(Reply::NoAnswer(self.0))
+        }
+    }
+
+    #[tokio::test]
+    async fn rcode_on_an_unwritten_reply_depends_on_the_query_opt() {
+        // Nothing written below: rewrite writes the reply itself with the query's OPT, so the
+        // rule applies to an EDNS query and not to a plain one.
+        let rules = "rewrite rcode a.example. SERVFAIL NXDOMAIN";
+        for (edns, want) in [(true, ResponseCode::NXDomain), (false, ResponseCode::ServFail)] {
+            let mut req = request("a.example.", RecordType::A);
+            if edns {
+                req.edns = Some(Edns::new());
+            }
+            let chain: Vec<Arc<dyn Handler>> = vec![rewrite(rules), Arc::new(Fails(ResponseCode::ServFail))];
+            let Ok(Reply::Answer(m)) = serve_chain(chain, &mut req).await else {
+                panic!("answer")
+            };
+            assert_eq!(m.metadata.response_code, want, "edns {edns}");
+        }
+    }
+
+    #[tokio::test]
+    async fn edns0_options_reach_the_next_plugin() {
+        // The request the next plugin runs with is the one passed down, OPT included.
+        let next = Arc::new(Fixed::new(ResponseCode::NoError, vec![]));
+        let mut req = request("a.example.", RecordType::A);
+        let chain: Vec<Arc<dyn Handler>> = vec![rewrite("rewrite edns0 local set 0xffee 0xbeef"), next];
+        serve_chain(chain, &mut req).await.expect("reply");
+        let opt = req
+            .edns
+            .as_ref()
+            .map(|e| e.options().options.clone())
+            .unwrap_or_default();
+        assert_eq!(opt.len(), 1);
+        assert_eq!(u16::from(opt[0].0), 0xffee);
+    }
+
+    #[tokio::test]
+    async fn invalid_name_after_rewrite_is_servfail() {
+        let long = "a".repeat(70);
+        let rules = format!("rewrite name regex (.*) {{1}}{long}.");
+        let mut req = request("x.example.", RecordType::A);
+        let err = serve_chain(vec![rewrite(&rules), Arc::new(testkit::Passed)], &mut req)
+            .await
+            .expect_err("invalid");
+        assert_eq!(err.rcode, ResponseCode::ServFail);
+        assert!(
+            err.message.contains("invalid name after rewrite"),
+            "{}",
+            err.message
+        );
+    }
+}
