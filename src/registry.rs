@@ -71,7 +71,7 @@ pub const DIRECTIVES: &[Directive] = &[
     known("secondary"),
     known("etcd"),
     known("loop"),
-    known("forward"),
+    implemented("forward", plugin_forward::setup),
     known("grpc"),
     known("erratic"),
     implemented("whoami", plugin_whoami::setup),

@@ -1,0 +1,233 @@
+//! A DNS server for tests to forward to: answers from a table, misbehaves on request, and
+//! records what it was asked. Runs on its own threads, on 127.0.0.1, UDP and TCP.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hickory_proto::op::{Edns, Message, MessageType, ResponseCode};
+use hickory_proto::rr::{Name, Record, RecordType};
+
+/// How the upstream treats queries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Behaviour {
+    /// Answers from its table: the records, or NXDOMAIN with an SOA.
+    Answer,
+    /// Sends nothing.
+    Drop,
+    /// Answers after this long.
+    Delay(Duration),
+    /// Replies with this rcode and no records.
+    Rcode(ResponseCode),
+    /// Over UDP, a TC reply with no records; over TCP, the full answer.
+    Truncate,
+    /// A reply with another ID.
+    WrongId,
+    /// Bytes that are not a DNS message.
+    Garbage,
+    /// A reply of 3000 bytes whatever the query asked for.
+    Oversized,
+}
+
+/// What the upstream received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub tcp: bool,
+    pub query: Message,
+}
+
+struct State {
+    behaviour: Behaviour,
+    records: HashMap<(Name, RecordType), Vec<Record>>,
+    received: Vec<Received>,
+}
+
+/// A test upstream; stops on drop.
+pub struct FakeUpstream {
+    pub addr: SocketAddr,
+    state: Arc<Mutex<State>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl FakeUpstream {
+    /// Starts on a free port of 127.0.0.1.
+    pub fn start() -> FakeUpstream {
+        FakeUpstream::start_on(crate::free_port())
+    }
+
+    /// Starts on `port` of 127.0.0.1 (to restart an upstream where it was).
+    pub fn start_on(port: u16) -> FakeUpstream {
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let udp = UdpSocket::bind(addr).expect("upstream udp");
+        let tcp = TcpListener::bind(addr).expect("upstream tcp");
+        udp.set_read_timeout(Some(Duration::from_millis(50)))
+            .expect("timeout");
+        tcp.set_nonblocking(true).expect("nonblocking");
+        let state = Arc::new(Mutex::new(State {
+            behaviour: Behaviour::Answer,
+            records: HashMap::new(),
+            received: Vec::new(),
+        }));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (s, st) = (state.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; 65535];
+            while !st.load(Ordering::Acquire) {
+                let Ok((n, from)) = udp.recv_from(&mut buf) else {
+                    continue;
+                };
+                let (Ok(sock), bytes, s) = (udp.try_clone(), buf[..n].to_vec(), s.clone()) else {
+                    continue;
+                };
+                std::thread::spawn(move || {
+                    if let Some(reply) = respond(&s, &bytes, false) {
+                        let _ = sock.send_to(&reply, from);
+                    }
+                });
+            }
+        });
+        let (s, st) = (state.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !st.load(Ordering::Acquire) {
+                match tcp.accept() {
+                    Ok((conn, _)) => {
+                        let s = s.clone();
+                        std::thread::spawn(move || serve_tcp(conn, &s));
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        FakeUpstream { addr, state, stop }
+    }
+
+    /// Adds a record to the table (`rr` syntax); queries for its name and type get it.
+    pub fn add(&self, record: Record) {
+        let mut s = self.state.lock().expect("state");
+        s.records
+            .entry((record.name.clone(), record.record_type()))
+            .or_default()
+            .push(record);
+    }
+
+    /// Sets the whole answer to `name`/`rtype` (a CNAME chain, say), in this order.
+    pub fn answer(&self, name: &str, rtype: RecordType, records: Vec<Record>) {
+        let mut s = self.state.lock().expect("state");
+        s.records
+            .insert((Name::from_ascii(name).expect("name"), rtype), records);
+    }
+
+    pub fn set(&self, behaviour: Behaviour) {
+        self.state.lock().expect("state").behaviour = behaviour;
+    }
+
+    /// Everything received so far.
+    pub fn received(&self) -> Vec<Received> {
+        self.state.lock().expect("state").received.clone()
+    }
+
+    /// How many queries for `name` were received.
+    pub fn count(&self, name: &str) -> usize {
+        let name = Name::from_ascii(name).expect("name");
+        self.received()
+            .iter()
+            .filter(|r| r.query.queries.first().is_some_and(|q| *q.name() == name))
+            .count()
+    }
+}
+
+impl Drop for FakeUpstream {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+    }
+}
+
+fn serve_tcp(mut conn: TcpStream, state: &Arc<Mutex<State>>) {
+    let _ = conn.set_nonblocking(false);
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
+    loop {
+        let mut len = [0u8; 2];
+        if conn.read_exact(&mut len).is_err() {
+            return;
+        }
+        let mut query = vec![0u8; usize::from(u16::from_be_bytes(len))];
+        if conn.read_exact(&mut query).is_err() {
+            return;
+        }
+        if let Some(reply) = respond(state, &query, true) {
+            let Ok(len) = u16::try_from(reply.len()) else {
+                return;
+            };
+            if conn
+                .write_all(&len.to_be_bytes())
+                .and_then(|_| conn.write_all(&reply))
+                .is_err()
+            {
+                return;
+            }
+        }
+    }
+}
+
+/// The bytes to send back for a query, if any.
+fn respond(state: &Arc<Mutex<State>>, bytes: &[u8], tcp: bool) -> Option<Vec<u8>> {
+    let query = Message::from_vec(bytes).ok()?;
+    let (behaviour, answers) = {
+        let mut s = state.lock().expect("state");
+        s.received.push(Received {
+            tcp,
+            query: query.clone(),
+        });
+        let q = query.queries.first()?;
+        (
+            s.behaviour.clone(),
+            s.records.get(&(q.name().clone(), q.query_type())).cloned(),
+        )
+    };
+    let mut reply = Message::new(query.metadata.id, MessageType::Response, query.metadata.op_code);
+    reply.metadata.recursion_desired = query.metadata.recursion_desired;
+    reply.metadata.recursion_available = true;
+    reply.queries = query.queries.clone();
+    if query.edns.is_some() {
+        let mut e = Edns::new();
+        e.set_max_payload(1232);
+        reply.edns = Some(e);
+    }
+    match behaviour {
+        Behaviour::Drop => return None,
+        Behaviour::Delay(d) => std::thread::sleep(d),
+        Behaviour::Rcode(rc) => {
+            reply.metadata.response_code = rc;
+            return reply.to_vec().ok();
+        }
+        Behaviour::Truncate if !tcp => {
+            reply.metadata.truncation = true;
+            return reply.to_vec().ok();
+        }
+        Behaviour::WrongId => reply.metadata.id = query.metadata.id.wrapping_add(1),
+        Behaviour::Garbage => {
+            let mut junk = bytes[..2].to_vec();
+            junk.extend_from_slice(&[0xff; 30]);
+            return Some(junk);
+        }
+        Behaviour::Oversized => {
+            let mut big = reply.to_vec().ok()?;
+            big.resize(3000, 0);
+            return Some(big);
+        }
+        Behaviour::Answer | Behaviour::Truncate => {}
+    }
+    match answers {
+        Some(records) => reply.answers = records,
+        None => {
+            reply.metadata.response_code = ResponseCode::NXDomain;
+            reply.authorities.push(crate::rr(
+                "example. 60 SOA ns.example. hostmaster.example. 1 7200 1800 86400 30",
+            ));
+        }
+    }
+    reply.to_vec().ok()
+}

@@ -1,0 +1,246 @@
+//! The `forward` handler: picks upstreams by policy, fails over within CoreDNS's deadline, and
+//! relays the upstream's reply as it came (only the ID restored).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use clusterdns_plugin::proto::op::{Message, ResponseCode};
+use clusterdns_plugin::proto::rr::Name;
+use clusterdns_plugin::{Handler, Next, PluginError, Reply, Request, Transport, Zones};
+use rand::seq::{IndexedRandom, SliceRandom};
+use tokio::sync::broadcast;
+
+use crate::metrics;
+use crate::proxy::{ExchangeError, Proto, Proxy};
+use crate::setup::{Config, Options, Policy};
+
+/// CoreDNS gives one query this long across all its upstream attempts.
+const DEADLINE: Duration = Duration::from_secs(5);
+
+type Shared = Arc<Result<Message, String>>;
+
+/// One `forward` line.
+pub struct Forward {
+    from: Name,
+    except: Zones,
+    proxies: Vec<Arc<Proxy>>,
+    policy: Policy,
+    options: Arc<Options>,
+    next_rcodes: Vec<ResponseCode>,
+    max_concurrent: usize,
+    concurrent: AtomicUsize,
+    round_robin: AtomicUsize,
+    /// Queries on their way upstream, by their bytes (ID zeroed): identical ones wait for the first.
+    in_flight: Mutex<HashMap<Vec<u8>, broadcast::Sender<Shared>>>,
+}
+
+impl Forward {
+    pub fn new(config: Config) -> Self {
+        metrics::init();
+        let options = Arc::new(config.options);
+        let proxies = config
+            .upstreams
+            .into_iter()
+            .map(|u| Arc::new(Proxy::new(u, options.clone())))
+            .collect();
+        Self {
+            from: config.from,
+            except: config.except,
+            proxies,
+            policy: config.policy,
+            options,
+            next_rcodes: config.next,
+            max_concurrent: config.max_concurrent,
+            concurrent: AtomicUsize::new(0),
+            round_robin: AtomicUsize::new(0),
+            in_flight: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// CoreDNS's `match`: inside FROM, and not under an `except` name (FROM itself always is).
+    fn takes(&self, name: &Name) -> bool {
+        self.from.zone_of(name) && (*name == self.from || self.except.matches(name).is_none())
+    }
+
+    /// The upstreams in the order this query tries them.
+    fn ordered(&self) -> Vec<Arc<Proxy>> {
+        let mut list = self.proxies.clone();
+        match self.policy {
+            Policy::Random => list.shuffle(&mut rand::rng()),
+            Policy::RoundRobin => {
+                let n = self.round_robin.fetch_add(1, Ordering::Relaxed);
+                let len = list.len().max(1);
+                list.rotate_left(n % len);
+            }
+            Policy::Sequential => {}
+        }
+        list
+    }
+
+    /// Asks the upstreams, or waits for an identical query already on its way.
+    async fn resolve(&self, req: &Request) -> Result<Message, String> {
+        let mut query = req.to_message();
+        query.metadata.id = 0;
+        let key = query.to_vec().map_err(|e| e.to_string())?;
+        let waiting = {
+            let mut in_flight = self
+                .in_flight
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            match in_flight.get(&key) {
+                Some(tx) => Some(tx.subscribe()),
+                None => {
+                    in_flight.insert(key.clone(), broadcast::channel(1).0);
+                    None
+                }
+            }
+        };
+        if let Some(mut rx) = waiting
+            && let Ok(shared) = rx.recv().await
+        {
+            return (*shared).clone();
+        }
+        let guard = InFlight { forward: self, key };
+        let result = self.exchange_any(req, query).await;
+        guard.finish(Arc::new(result.clone()));
+        result
+    }
+
+    /// CoreDNS's loop: upstreams in policy order until one answers or the deadline passes;
+    /// down upstreams are skipped unless all are, then a random one is tried. Attempts are
+    /// capped at two per upstream (CoreDNS 1.13's `max_connect_attempts` default): without it
+    /// an upstream that fails fast is hammered until the deadline.
+    async fn exchange_any(&self, req: &Request, mut query: Message) -> Result<Message, String> {
+        let list = self.ordered();
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        let max_udp = usize::from(req.advertised_size().max(512));
+        let (mut i, mut fails, mut attempts) = (0, 0, 0);
+        let mut last: Option<ExchangeError> = None;
+        while tokio::time::Instant::now() < deadline && attempts < 2 * list.len() {
+            if i >= list.len() {
+                i = 0;
+                fails = 0;
+            }
+            let mut proxy = list[i].clone();
+            i += 1;
+            if proxy.down() {
+                fails += 1;
+                if fails < list.len() {
+                    continue;
+                }
+                if let Some(p) = self.proxies.choose(&mut rand::rng()) {
+                    proxy = p.clone();
+                }
+                if let Some(c) = metrics::HEALTHCHECK_BROKEN.as_ref() {
+                    c.inc();
+                }
+            }
+            attempts += 1;
+            let mut proto = match (self.options.force_tcp, self.options.prefer_udp, req.transport) {
+                (true, _, _) => Proto::Tcp,
+                (false, true, _) | (false, false, Transport::Udp) => Proto::Udp,
+                (false, false, Transport::Tcp) => Proto::Tcp,
+            };
+            let result = loop {
+                query.metadata.id = rand::random();
+                let wire = query.to_vec().map_err(|e| e.to_string())?;
+                match proxy.exchange(&query, &wire, proto, max_udp).await {
+                    Err(ExchangeError::CachedClosed) => continue,
+                    // prefer_udp: a truncated UDP reply is asked again over TCP.
+                    Ok(m) if m.metadata.truncation && self.options.prefer_udp && proto == Proto::Udp => {
+                        proto = Proto::Tcp;
+                    }
+                    other => break other,
+                }
+            };
+            match result {
+                Ok(mut m) => {
+                    m.metadata.id = req.metadata.id;
+                    return Ok(m);
+                }
+                Err(e) => {
+                    proxy.health_check();
+                    last = Some(e);
+                    if fails >= list.len() {
+                        break;
+                    }
+                }
+            }
+        }
+        Err(last.map_or_else(|| "no healthy proxies".to_string(), |e| e.to_string()))
+    }
+}
+
+/// Removes a query from the in-flight table when done, handing its result to the waiters. If
+/// the first query is abandoned, the waiters' channel closes and they ask for themselves.
+struct InFlight<'a> {
+    forward: &'a Forward,
+    key: Vec<u8>,
+}
+
+impl InFlight<'_> {
+    fn finish(self, result: Shared) {
+        if let Some(tx) = self.remove() {
+            let _ = tx.send(result);
+        }
+    }
+
+    fn remove(&self) -> Option<broadcast::Sender<Shared>> {
+        let mut in_flight = self
+            .forward
+            .in_flight
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        in_flight.remove(&self.key)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.remove();
+    }
+}
+
+/// Holds one place among `max_concurrent`.
+struct Slot<'a>(&'a AtomicUsize);
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+#[async_trait::async_trait]
+impl Handler for Forward {
+    fn name(&self) -> &'static str {
+        "forward"
+    }
+
+    async fn serve(&self, req: &mut Request, next: Next<'_>) -> Result<Reply, PluginError> {
+        if !self.takes(req.qname()) {
+            return next.run(req).await;
+        }
+        let count = self.concurrent.fetch_add(1, Ordering::AcqRel) + 1;
+        let _slot = Slot(&self.concurrent);
+        if self.max_concurrent > 0 && count > self.max_concurrent {
+            if let Some(c) = metrics::MAX_CONCURRENT_REJECTS.as_ref() {
+                c.inc();
+            }
+            return Err(PluginError {
+                rcode: ResponseCode::Refused,
+                message: format!("concurrent queries exceeded maximum {}", self.max_concurrent),
+            });
+        }
+        let reply = self.resolve(req).await.map_err(|e| PluginError {
+            rcode: ResponseCode::ServFail,
+            message: e,
+        })?;
+        // `next RCODE...`: hand such answers to the next forward line instead.
+        if self.next_rcodes.contains(&reply.metadata.response_code) && next.peek_name() == Some("forward") {
+            return next.run(req).await;
+        }
+        Ok(Reply::Answer(reply))
+    }
+}

@@ -1,0 +1,374 @@
+//! One upstream: a cache of idle connections per transport, the exchange of one query, and the
+//! health checks that start after a failure (CoreDNS's `pkg/proxy`).
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use clusterdns_plugin::proto::op::{Message, MessageType, Query};
+use clusterdns_plugin::proto::rr::{DNSClass, RecordType};
+use clusterdns_plugin::response::rcode_name;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
+use tokio::time::timeout_at;
+
+use crate::metrics;
+use crate::setup::Options;
+use crate::upstream::Upstream;
+
+/// How long a health check waits for its answer.
+const HEALTH_CHECK_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long connecting over TCP may take.
+const DIAL_TIMEOUT: Duration = Duration::from_secs(2);
+/// Idle connections kept per upstream and transport; more are closed when yielded back.
+const MAX_IDLE: usize = 256;
+
+/// The transport of one exchange.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proto {
+    Udp,
+    Tcp,
+}
+
+impl Proto {
+    fn as_str(self) -> &'static str {
+        match self {
+            Proto::Udp => "udp",
+            Proto::Tcp => "tcp",
+        }
+    }
+}
+
+/// Why an exchange with an upstream failed; each counts as that upstream failing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExchangeError {
+    /// A cached TCP connection the upstream had closed: retried on a new one.
+    CachedClosed,
+    /// No answer in time; CoreDNS's text: `read udp A->B: i/o timeout`.
+    Timeout {
+        proto: Proto,
+        local: Option<SocketAddr>,
+        remote: SocketAddr,
+    },
+    Io(String),
+    /// More bytes than asked for (the client's size, or 512 without EDNS).
+    Oversized(usize),
+    /// Not a DNS message.
+    Garbage(String),
+    /// A reply for another question.
+    WrongQuestion,
+}
+
+impl std::fmt::Display for ExchangeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ExchangeError::CachedClosed => write!(f, "cached connection was closed by peer"),
+            ExchangeError::Timeout { proto, local, remote } => match local {
+                Some(l) => write!(f, "read {} {l}->{remote}: i/o timeout", proto.as_str()),
+                None => write!(f, "dial {} {remote}: i/o timeout", proto.as_str()),
+            },
+            ExchangeError::Io(e) => write!(f, "{e}"),
+            ExchangeError::Oversized(n) => write!(f, "dns: overflowing reply of {n} bytes"),
+            ExchangeError::Garbage(e) => write!(f, "dns: bad reply: {e}"),
+            ExchangeError::WrongQuestion => write!(f, "dns: reply for another question"),
+        }
+    }
+}
+
+/// How one exchange is made: over a cached connection or a fresh one, and how long to wait.
+#[derive(Clone, Copy)]
+struct Via {
+    cached: bool,
+    read_timeout: Duration,
+}
+
+struct Idle<T> {
+    since: Instant,
+    conn: T,
+}
+
+/// One upstream and its state.
+pub struct Proxy {
+    pub upstream: Upstream,
+    label: String,
+    options: Arc<Options>,
+    udp: Mutex<Vec<Idle<UdpSocket>>>,
+    tcp: Mutex<Vec<Idle<TcpStream>>>,
+    /// Consecutive failed health checks.
+    fails: AtomicU32,
+    checking: AtomicBool,
+}
+
+impl Proxy {
+    pub fn new(upstream: Upstream, options: Arc<Options>) -> Self {
+        let label = upstream.label();
+        Self {
+            upstream,
+            label,
+            options,
+            udp: Mutex::new(Vec::new()),
+            tcp: Mutex::new(Vec::new()),
+            fails: AtomicU32::new(0),
+            checking: AtomicBool::new(false),
+        }
+    }
+
+    /// Down when health checks failed more than `max_fails` times in a row (never with 0).
+    pub fn down(&self) -> bool {
+        self.options.max_fails != 0 && self.fails.load(Ordering::Acquire) > self.options.max_fails
+    }
+
+    /// Sends `query` (its ID already the upstream one) over a cached connection if there is
+    /// one, and waits for the matching reply.
+    pub async fn exchange(
+        &self,
+        query: &Message,
+        wire: &[u8],
+        proto: Proto,
+        max_udp: usize,
+    ) -> Result<Message, ExchangeError> {
+        let start = Instant::now();
+        let via = Via {
+            cached: true,
+            read_timeout: self.options.read_timeout,
+        };
+        let result = match proto {
+            Proto::Udp => self.exchange_udp(query, wire, max_udp, via).await,
+            Proto::Tcp => self.exchange_tcp(query, wire, via).await,
+        };
+        if let (Ok(m), Some(h)) = (&result, metrics::REQUEST_DURATION.as_ref()) {
+            h.with_label_values(&["forward", &self.label, &rcode_name(m.metadata.response_code)])
+                .observe(start.elapsed().as_secs_f64());
+        }
+        result
+    }
+
+    async fn exchange_udp(
+        &self,
+        query: &Message,
+        wire: &[u8],
+        max_udp: usize,
+        via: Via,
+    ) -> Result<Message, ExchangeError> {
+        let sock = match via
+            .cached
+            .then(|| self.take_cached(&self.udp, Proto::Udp))
+            .flatten()
+        {
+            Some(s) => s,
+            None => {
+                let any: SocketAddr = if self.upstream.addr.is_ipv4() {
+                    ([0, 0, 0, 0], 0).into()
+                } else {
+                    ([0u16; 8], 0).into()
+                };
+                let s = UdpSocket::bind(any)
+                    .await
+                    .map_err(|e| ExchangeError::Io(format!("dial udp: {e}")))?;
+                s.connect(self.upstream.addr)
+                    .await
+                    .map_err(|e| ExchangeError::Io(format!("dial udp {}: {e}", self.upstream.addr)))?;
+                s
+            }
+        };
+        sock.send(wire)
+            .await
+            .map_err(|e| ExchangeError::Io(format!("write udp {}: {e}", self.upstream.addr)))?;
+        let deadline = tokio::time::Instant::now() + via.read_timeout;
+        let mut buf = vec![0u8; max_udp + 1];
+        loop {
+            let n = match timeout_at(deadline, sock.recv(&mut buf)).await {
+                Ok(Ok(n)) => n,
+                Ok(Err(e)) => return Err(ExchangeError::Io(format!("read udp {}: {e}", self.upstream.addr))),
+                Err(_) => {
+                    return Err(ExchangeError::Timeout {
+                        proto: Proto::Udp,
+                        local: sock.local_addr().ok(),
+                        remote: self.upstream.addr,
+                    });
+                }
+            };
+            if n > max_udp {
+                return Err(ExchangeError::Oversized(n));
+            }
+            // Replies to earlier, timed-out queries on this socket are dropped (CoreDNS too).
+            if n >= 2 && u16::from_be_bytes([buf[0], buf[1]]) != query.metadata.id {
+                continue;
+            }
+            let reply = check(query, &buf[..n])?;
+            if via.cached {
+                yield_back(&self.udp, sock);
+            }
+            return Ok(reply);
+        }
+    }
+
+    async fn exchange_tcp(&self, query: &Message, wire: &[u8], via: Via) -> Result<Message, ExchangeError> {
+        let (mut stream, cached) = match via
+            .cached
+            .then(|| self.take_cached(&self.tcp, Proto::Tcp))
+            .flatten()
+        {
+            Some(s) => (s, true),
+            None => {
+                let s = match tokio::time::timeout(DIAL_TIMEOUT, TcpStream::connect(self.upstream.addr)).await
+                {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => {
+                        return Err(ExchangeError::Io(format!("dial tcp {}: {e}", self.upstream.addr)));
+                    }
+                    Err(_) => {
+                        return Err(ExchangeError::Timeout {
+                            proto: Proto::Tcp,
+                            local: None,
+                            remote: self.upstream.addr,
+                        });
+                    }
+                };
+                (s, false)
+            }
+        };
+        let closed = |e: std::io::Error| {
+            if cached {
+                ExchangeError::CachedClosed
+            } else {
+                ExchangeError::Io(format!("tcp {}: {e}", self.upstream.addr))
+            }
+        };
+        let len = u16::try_from(wire.len()).map_err(|_| ExchangeError::Io("query too large".into()))?;
+        let mut framed = Vec::with_capacity(wire.len() + 2);
+        framed.extend_from_slice(&len.to_be_bytes());
+        framed.extend_from_slice(wire);
+        stream.write_all(&framed).await.map_err(closed)?;
+        let deadline = tokio::time::Instant::now() + via.read_timeout;
+        let local = stream.local_addr().ok();
+        let timeout = || ExchangeError::Timeout {
+            proto: Proto::Tcp,
+            local,
+            remote: self.upstream.addr,
+        };
+        loop {
+            let mut len = [0u8; 2];
+            match timeout_at(deadline, stream.read_exact(&mut len)).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => return Err(closed(e)),
+                Err(_) => return Err(timeout()),
+            }
+            let mut reply = vec![0u8; usize::from(u16::from_be_bytes(len))];
+            match timeout_at(deadline, stream.read_exact(&mut reply)).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => return Err(ExchangeError::Io(format!("read tcp {}: {e}", self.upstream.addr))),
+                Err(_) => return Err(timeout()),
+            }
+            if reply.len() >= 2 && u16::from_be_bytes([reply[0], reply[1]]) != query.metadata.id {
+                continue;
+            }
+            let reply = check(query, &reply)?;
+            if via.cached {
+                yield_back(&self.tcp, stream);
+            }
+            return Ok(reply);
+        }
+    }
+
+    /// An idle connection from the cache, counting the hit or miss.
+    fn take_cached<T>(&self, pool: &Mutex<Vec<Idle<T>>>, proto: Proto) -> Option<T> {
+        let conn = take(pool, self.options.expire);
+        let family = if conn.is_some() {
+            &*metrics::CONN_CACHE_HITS
+        } else {
+            &*metrics::CONN_CACHE_MISSES
+        };
+        if let Some(c) = family {
+            c.with_label_values(&["forward", &self.label, proto.as_str()])
+                .inc();
+        }
+        conn
+    }
+
+    /// Starts checking the upstream (`. IN NS` every health_check period) unless a check is
+    /// already running; checks stop at the first answer, which resets the failure count.
+    pub fn health_check(self: &Arc<Self>) {
+        if self.options.max_fails == 0 || self.checking.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let weak: Weak<Proxy> = Arc::downgrade(self);
+        tokio::spawn(async move {
+            loop {
+                let Some(proxy) = weak.upgrade() else { return };
+                if proxy.probe().await.is_ok() {
+                    proxy.fails.store(0, Ordering::Release);
+                    proxy.checking.store(false, Ordering::Release);
+                    return;
+                }
+                proxy.fails.fetch_add(1, Ordering::AcqRel);
+                if let Some(c) = metrics::HEALTHCHECK_FAILURES.as_ref() {
+                    c.with_label_values(&["forward", &proxy.label]).inc();
+                }
+                let period = proxy.options.health_check;
+                drop(proxy);
+                tokio::time::sleep(period).await;
+            }
+        });
+    }
+
+    /// One health check: any reply at all means the upstream is up (as CoreDNS).
+    async fn probe(&self) -> Result<(), ExchangeError> {
+        let mut m = Message::new(
+            rand::random(),
+            MessageType::Query,
+            clusterdns_plugin::proto::op::OpCode::Query,
+        );
+        m.metadata.recursion_desired = self.options.health_check_rd;
+        let mut q = Query::query(self.options.health_check_domain.clone(), RecordType::NS);
+        q.set_query_class(DNSClass::IN);
+        m.queries.push(q);
+        let wire = m.to_vec().map_err(|e| ExchangeError::Io(e.to_string()))?;
+        // Health checks use a connection of their own, never the cached ones.
+        let via = Via {
+            cached: false,
+            read_timeout: HEALTH_CHECK_TIMEOUT,
+        };
+        let result = if self.options.force_tcp {
+            self.exchange_tcp(&m, &wire, via).await
+        } else {
+            self.exchange_udp(&m, &wire, 512, via).await
+        };
+        result.map(|_| ())
+    }
+}
+
+/// The reply, if it is a well-formed response to `query`'s question.
+fn check(query: &Message, bytes: &[u8]) -> Result<Message, ExchangeError> {
+    let reply = Message::from_vec(bytes).map_err(|e| ExchangeError::Garbage(e.to_string()))?;
+    // Names compare without case (hickory's Name equality), as CoreDNS's state.Match.
+    let same = match (reply.queries.as_slice(), query.queries.first()) {
+        ([r], Some(q)) => r.name() == q.name() && r.query_type() == q.query_type(),
+        _ => false,
+    };
+    if reply.metadata.message_type != MessageType::Response || !same {
+        return Err(ExchangeError::WrongQuestion);
+    }
+    Ok(reply)
+}
+
+fn take<T>(pool: &Mutex<Vec<Idle<T>>>, expire: Duration) -> Option<T> {
+    let mut pool = pool.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    while let Some(idle) = pool.pop() {
+        if idle.since.elapsed() < expire {
+            return Some(idle.conn);
+        }
+    }
+    None
+}
+
+fn yield_back<T>(pool: &Mutex<Vec<Idle<T>>>, conn: T) {
+    let mut pool = pool.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if pool.len() < MAX_IDLE {
+        pool.push(Idle {
+            since: Instant::now(),
+            conn,
+        });
+    }
+}

@@ -1,0 +1,326 @@
+//! `forward FROM TO... { ... }`, each line its own handler, with CoreDNS's options, defaults
+//! and error texts.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use clusterdns_plugin::proto::op::ResponseCode;
+use clusterdns_plugin::proto::rr::Name;
+use clusterdns_plugin::response::rcode_from_str;
+use clusterdns_plugin::{Dispenser, Setup, SetupError, Zones, parse_duration};
+
+use crate::forward::Forward;
+use crate::upstream::{Upstream, parse_upstreams};
+
+/// CoreDNS allows at most this many upstreams per line.
+const MAX_UPSTREAMS: usize = 15;
+
+/// Upstream selection order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Policy {
+    Random,
+    RoundRobin,
+    Sequential,
+}
+
+/// Per-query and health-check options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    pub force_tcp: bool,
+    pub prefer_udp: bool,
+    /// Consecutive failed health checks before an upstream is down; 0: never down, no checks.
+    pub max_fails: u32,
+    pub health_check: Duration,
+    pub health_check_rd: bool,
+    pub health_check_domain: Name,
+    /// Idle upstream connections are closed after this long.
+    pub expire: Duration,
+    /// How long to wait for an upstream's answer.
+    pub read_timeout: Duration,
+}
+
+/// One `forward` line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub from: Name,
+    pub upstreams: Vec<Upstream>,
+    pub except: Zones,
+    pub policy: Policy,
+    pub max_concurrent: usize,
+    /// Upstream rcodes on which the next plugin (another forward) is asked instead.
+    pub next: Vec<ResponseCode>,
+    pub tls: Vec<String>,
+    pub tls_servername: Option<String>,
+    pub options: Options,
+}
+
+/// Sets up every `forward` line of the block, each a handler of its own, in Corefile order.
+pub fn setup(s: &mut Setup<'_>) -> Result<(), SetupError> {
+    for config in parse(s.dispenser())? {
+        if !config.tls.is_empty() || config.tls_servername.is_some() {
+            return Err(SetupError::Other(
+                "tls upstreams are not supported by clusterdns yet".into(),
+            ));
+        }
+        let forward = Arc::new(Forward::new(config));
+        s.add_handler(forward);
+    }
+    Ok(())
+}
+
+/// Parses every `forward` line of a block.
+pub fn parse(d: &mut Dispenser) -> Result<Vec<Config>, SetupError> {
+    let mut configs = Vec::new();
+    while d.next() {
+        configs.push(parse_stanza(d)?);
+    }
+    Ok(configs)
+}
+
+fn parse_stanza(d: &mut Dispenser) -> Result<Config, SetupError> {
+    if !d.next_arg() {
+        return Err(d.arg_err().into());
+    }
+    let from_arg = d.val().to_string();
+    let from = corefile::parse_key(&from_arg)
+        .map_err(|e| d.err(e))?
+        .zones
+        .into_iter()
+        .next();
+    let from = from.ok_or_else(|| SetupError::Other(format!("unable to normalize '{from_arg}'")))?;
+    let from = Name::from_ascii(&from).map_err(|e| d.err(e.to_string()))?;
+    let to = d.remaining_args();
+    if to.is_empty() {
+        return Err(d.arg_err().into());
+    }
+    let upstreams = parse_upstreams(&to).map_err(SetupError::Other)?;
+    if upstreams.len() > MAX_UPSTREAMS {
+        return Err(SetupError::Other(format!(
+            "more than {MAX_UPSTREAMS} TOs configured: {}",
+            upstreams.len()
+        )));
+    }
+    let mut config = Config {
+        from,
+        upstreams,
+        except: Zones::default(),
+        policy: Policy::Random,
+        max_concurrent: 0,
+        next: Vec::new(),
+        tls: Vec::new(),
+        tls_servername: None,
+        options: Options {
+            force_tcp: false,
+            prefer_udp: false,
+            max_fails: 2,
+            health_check: Duration::from_millis(500),
+            health_check_rd: true,
+            health_check_domain: Name::root(),
+            expire: Duration::from_secs(10),
+            read_timeout: Duration::from_secs(2),
+        },
+    };
+    let mut except = Vec::new();
+    while d.next_block() {
+        parse_option(d, &mut config, &mut except)?;
+    }
+    config.except = Zones::parse(&except).map_err(SetupError::Other)?;
+    Ok(config)
+}
+
+fn parse_option(d: &mut Dispenser, c: &mut Config, except: &mut Vec<String>) -> Result<(), SetupError> {
+    let one_arg = |d: &mut Dispenser| -> Result<String, SetupError> {
+        if !d.next_arg() {
+            return Err(d.arg_err().into());
+        }
+        Ok(d.val().to_string())
+    };
+    let no_arg = |d: &mut Dispenser| -> Result<(), SetupError> {
+        if d.next_arg() {
+            return Err(d.arg_err().into());
+        }
+        Ok(())
+    };
+    match d.val() {
+        "except" => {
+            let names = d.remaining_args();
+            if names.is_empty() {
+                return Err(d.arg_err().into());
+            }
+            for n in names {
+                except.extend(corefile::parse_key(&n).map_err(|e| d.err(e))?.zones);
+            }
+        }
+        "max_fails" => {
+            let v = one_arg(d)?;
+            c.options.max_fails = v.parse().map_err(|_| {
+                SetupError::Other(format!("strconv.ParseUint: parsing {v:?}: invalid syntax"))
+            })?;
+        }
+        "health_check" => {
+            let v = one_arg(d)?;
+            c.options.health_check = parse_duration(&v).map_err(SetupError::Other)?;
+            c.options.health_check_domain = Name::root();
+            while d.next_arg() {
+                match d.val() {
+                    "no_rec" => c.options.health_check_rd = false,
+                    "domain" => {
+                        let domain = one_arg(d)?;
+                        let name =
+                            Name::from_ascii(clusterdns_plugin::normalize_zone(&domain)).map_err(|_| {
+                                SetupError::Other(format!("health_check: invalid domain name {domain}"))
+                            })?;
+                        c.options.health_check_domain = name;
+                    }
+                    other => return Err(SetupError::Other(format!("health_check: unknown option {other}"))),
+                }
+            }
+        }
+        "force_tcp" => {
+            no_arg(d)?;
+            c.options.force_tcp = true;
+        }
+        "prefer_udp" => {
+            no_arg(d)?;
+            c.options.prefer_udp = true;
+        }
+        "tls" => {
+            let args = d.remaining_args();
+            if args.len() > 3 {
+                return Err(d.arg_err().into());
+            }
+            c.tls = args;
+        }
+        "tls_servername" => c.tls_servername = Some(one_arg(d)?),
+        "expire" => {
+            let v = one_arg(d)?;
+            c.options.expire = parse_duration(&v).map_err(SetupError::Other)?;
+        }
+        "policy" => {
+            let v = one_arg(d)?;
+            c.policy = match v.as_str() {
+                "random" => Policy::Random,
+                "round_robin" => Policy::RoundRobin,
+                "sequential" => Policy::Sequential,
+                other => return Err(d.err(format!("unknown policy '{other}'")).into()),
+            };
+        }
+        "max_concurrent" => {
+            let v = one_arg(d)?;
+            let n: i64 = v
+                .parse()
+                .map_err(|_| SetupError::Other(format!("strconv.Atoi: parsing {v:?}: invalid syntax")))?;
+            if n < 0 {
+                return Err(SetupError::Other(format!(
+                    "max_concurrent can't be negative: {n}"
+                )));
+            }
+            c.max_concurrent = usize::try_from(n).unwrap_or(usize::MAX);
+        }
+        "next" => {
+            let rcodes = d.remaining_args();
+            if rcodes.is_empty() {
+                return Err(d.arg_err().into());
+            }
+            for rc in rcodes {
+                let code = rcode_from_str(&rc)
+                    .filter(|_| rc.parse::<u16>().is_err())
+                    .ok_or_else(|| SetupError::Other(format!("{rc} is not a valid rcode")))?;
+                c.next.push(code);
+            }
+        }
+        other => return Err(d.err(format!("unknown property '{other}'")).into()),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed(input: &str) -> Vec<Config> {
+        parse(&mut Dispenser::from_text(input)).expect(input)
+    }
+
+    #[test]
+    fn defaults_and_options() {
+        let c = &parsed("forward . 127.0.0.1:5300")[0];
+        assert_eq!(c.from, Name::root());
+        assert_eq!((c.policy, c.max_concurrent), (Policy::Random, 0));
+        assert_eq!(c.options.max_fails, 2);
+        assert_eq!(c.options.health_check, Duration::from_millis(500));
+        assert_eq!(c.options.expire, Duration::from_secs(10));
+        assert!(c.options.health_check_rd && !c.options.force_tcp && !c.options.prefer_udp);
+
+        let c = &parsed(
+            "forward example.org 10.0.0.1 10.0.0.2:5353 {\n except a.example.org b.example.org\n force_tcp\n max_fails 3\n \
+             health_check 1s no_rec domain probe.example.org\n expire 30s\n policy sequential\n max_concurrent 1000\n next NXDOMAIN SERVFAIL\n}",
+        )[0];
+        assert_eq!(c.from.to_string(), "example.org.");
+        assert_eq!(c.upstreams.len(), 2);
+        assert!(
+            c.except
+                .matches(&Name::from_ascii("x.a.example.org.").expect("n"))
+                .is_some()
+        );
+        assert!(c.options.force_tcp && !c.options.health_check_rd);
+        assert_eq!(c.options.max_fails, 3);
+        assert_eq!(c.options.health_check_domain.to_string(), "probe.example.org.");
+        assert_eq!((c.policy, c.max_concurrent), (Policy::Sequential, 1000));
+        assert_eq!(c.next, vec![ResponseCode::NXDomain, ResponseCode::ServFail]);
+        // Several forward lines are several handlers, in order.
+        assert_eq!(
+            parsed("forward example.org 10.0.0.1\nforward . 10.0.0.2").len(),
+            2
+        );
+    }
+
+    #[test]
+    fn errors_table() {
+        let sixteen = (1..=16)
+            .map(|i| format!("10.0.0.{i}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let too_many = format!("forward . {sixteen}");
+        testkit::assert_parse_errors(
+            parse,
+            &[
+                (
+                    "forward",
+                    "Corefile:1 - Error during parsing: Wrong argument count or unexpected line ending after 'forward'",
+                ),
+                (
+                    "forward .",
+                    "Wrong argument count or unexpected line ending after '.'",
+                ),
+                ("forward . nope", "not an IP address or file: \"nope\""),
+                (&too_many, "more than 15 TOs configured: 16"),
+                ("forward . 1.1.1.1 {\n except\n}", "Wrong argument count"),
+                (
+                    "forward . 1.1.1.1 {\n max_fails x\n}",
+                    "strconv.ParseUint: parsing \"x\": invalid syntax",
+                ),
+                ("forward . 1.1.1.1 {\n health_check\n}", "Wrong argument count"),
+                (
+                    "forward . 1.1.1.1 {\n health_check 1s sometimes\n}",
+                    "health_check: unknown option sometimes",
+                ),
+                ("forward . 1.1.1.1 {\n force_tcp yes\n}", "Wrong argument count"),
+                (
+                    "forward . 1.1.1.1 {\n policy fastest\n}",
+                    "Corefile:2 - Error during parsing: unknown policy 'fastest'",
+                ),
+                (
+                    "forward . 1.1.1.1 {\n max_concurrent -1\n}",
+                    "max_concurrent can't be negative: -1",
+                ),
+                ("forward . 1.1.1.1 {\n next OOPS\n}", "OOPS is not a valid rcode"),
+                ("forward . 1.1.1.1 {\n tls a b c d\n}", "Wrong argument count"),
+                (
+                    "forward . 1.1.1.1 {\n prefer_tcp\n}",
+                    "Corefile:2 - Error during parsing: unknown property 'prefer_tcp'",
+                ),
+            ],
+        );
+    }
+}

@@ -1,0 +1,297 @@
+//! End to end: forward in the real binary, to test upstreams on 127.0.0.1.
+
+use std::time::{Duration, Instant};
+
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::RecordType;
+use testkit::{Behaviour, FakeUpstream, Server, free_port, local, query, rr, tcp, udp};
+
+const BIN: &str = env!("CARGO_BIN_EXE_clusterdns");
+
+/// A server on a free port with `body` inside its `.` block; `UP1`, `UP2` stand for upstreams.
+fn server(body: &str, ups: &[&FakeUpstream]) -> (Server, u16) {
+    let port = free_port();
+    let mut body = body.to_string();
+    for (i, up) in ups.iter().enumerate() {
+        body = body.replace(&format!("UP{}", i + 1), &up.addr.to_string());
+    }
+    let corefile = format!(".:{port} {{\n bind 127.0.0.1\n {body}\n}}\n");
+    (Server::start(BIN, &corefile, port), port)
+}
+
+fn answers(m: &hickory_proto::op::Message) -> Vec<String> {
+    m.answers
+        .iter()
+        .map(|a| format!("{} {} {}", a.name, a.ttl, a.data))
+        .collect()
+}
+
+#[test]
+fn relays_the_upstream_reply_with_the_client_id() {
+    let up = FakeUpstream::start();
+    up.add(rr("www.example.org. 300 A 192.0.2.1"));
+    let (_s, port) = server("forward . UP1", &[&up]);
+    let q = query("www.example.org.", RecordType::A, Some(1232));
+    let r = udp(local(port), &q);
+    assert_eq!(r.metadata.id, q.metadata.id);
+    assert!(r.metadata.recursion_available && !r.metadata.authoritative);
+    assert_eq!(answers(&r), ["www.example.org. 300 192.0.2.1"]);
+    // The client's EDNS went upstream; the reply carries the client's size.
+    assert!(up.received()[0].query.edns.is_some());
+    assert_eq!(
+        r.edns.as_ref().map(hickory_proto::op::Edns::max_payload),
+        Some(1232)
+    );
+    // Negative answers come back with their SOA.
+    let r = udp(local(port), &query("nope.example.org.", RecordType::A, None));
+    assert_eq!(r.metadata.response_code, ResponseCode::NXDomain);
+    assert_eq!(r.authorities.len(), 1);
+    // Upstream SERVFAIL and REFUSED are relayed as they are.
+    up.set(Behaviour::Rcode(ResponseCode::Refused));
+    assert_eq!(
+        udp(local(port), &query("x.example.", RecordType::A, None))
+            .metadata
+            .response_code,
+        ResponseCode::Refused
+    );
+}
+
+#[test]
+fn transport_follows_the_client_unless_forced() {
+    let up = FakeUpstream::start();
+    up.add(rr("t.example. 60 A 192.0.2.7"));
+    let (_s, port) = server("forward . UP1", &[&up]);
+    udp(local(port), &query("t.example.", RecordType::A, None));
+    tcp(local(port), &[query("t.example.", RecordType::A, None)]);
+    assert_eq!(
+        up.received().iter().map(|r| r.tcp).collect::<Vec<_>>(),
+        [false, true]
+    );
+
+    let up = FakeUpstream::start();
+    up.add(rr("t.example. 60 A 192.0.2.7"));
+    let (_s, port) = server("forward . UP1 {\n force_tcp\n }", &[&up]);
+    assert_eq!(
+        answers(&udp(local(port), &query("t.example.", RecordType::A, None))),
+        ["t.example. 60 192.0.2.7"]
+    );
+    assert!(up.received()[0].tcp);
+
+    let up = FakeUpstream::start();
+    up.add(rr("t.example. 60 A 192.0.2.7"));
+    let (_s, port) = server("forward . UP1 {\n prefer_udp\n }", &[&up]);
+    tcp(local(port), &[query("t.example.", RecordType::A, None)]);
+    assert!(!up.received()[0].tcp);
+}
+
+#[test]
+fn truncated_replies_relayed_and_retried_over_tcp_with_prefer_udp() {
+    let up = FakeUpstream::start();
+    up.add(rr("big.example. 60 A 192.0.2.9"));
+    up.set(Behaviour::Truncate);
+    let (_s, port) = server("forward . UP1", &[&up]);
+    // A UDP client gets the TC reply and retries over TCP itself.
+    let r = udp(local(port), &query("big.example.", RecordType::A, None));
+    assert!(r.metadata.truncation && r.answers.is_empty());
+    let r = tcp(local(port), &[query("big.example.", RecordType::A, None)]).remove(0);
+    assert_eq!(answers(&r), ["big.example. 60 192.0.2.9"]);
+
+    // With prefer_udp, a TCP client's query goes over UDP, and again over TCP on TC.
+    let up = FakeUpstream::start();
+    up.add(rr("big.example. 60 A 192.0.2.9"));
+    up.set(Behaviour::Truncate);
+    let (_s, port) = server("forward . UP1 {\n prefer_udp\n }", &[&up]);
+    let r = tcp(local(port), &[query("big.example.", RecordType::A, None)]).remove(0);
+    assert_eq!(answers(&r), ["big.example. 60 192.0.2.9"]);
+    assert_eq!(
+        up.received().iter().map(|r| r.tcp).collect::<Vec<_>>(),
+        [false, true]
+    );
+}
+
+#[test]
+fn failover_health_checks_and_recovery() {
+    let (bad, good) = (FakeUpstream::start(), FakeUpstream::start());
+    for up in [&bad, &good] {
+        up.add(rr("f.example. 60 A 192.0.2.2"));
+    }
+    bad.set(Behaviour::Drop);
+    let (_s, port) = server(
+        "forward . UP1 UP2 {\n policy sequential\n max_fails 1\n health_check 100ms\n }",
+        &[&bad, &good],
+    );
+    // The first upstream times out (2 s), the second answers.
+    let r = udp(local(port), &query("f.example.", RecordType::A, None));
+    assert_eq!(answers(&r), ["f.example. 60 192.0.2.2"]);
+    // Health checks (". IN NS") now run against the dropping upstream and mark it down.
+    std::thread::sleep(Duration::from_millis(2500));
+    let probes = bad
+        .received()
+        .iter()
+        .filter(|r| r.query.queries[0].query_type() == RecordType::NS)
+        .count();
+    assert!(probes >= 2, "{probes} health checks");
+    assert_eq!(
+        bad.received()
+            .iter()
+            .find(|r| r.query.queries[0].query_type() == RecordType::NS)
+            .map(|r| r.query.queries[0].name().to_string()),
+        Some(".".into())
+    );
+    // Down: skipped at once, no 2 s wait.
+    let start = Instant::now();
+    let r = udp(local(port), &query("f.example.", RecordType::A, None));
+    assert_eq!(r.metadata.response_code, ResponseCode::NoError);
+    assert!(
+        start.elapsed() < Duration::from_millis(1500),
+        "took {:?}",
+        start.elapsed()
+    );
+    // It recovers: the next health check succeeds and sequential order sends to it again.
+    bad.set(Behaviour::Answer);
+    std::thread::sleep(Duration::from_millis(1500));
+    let before = bad.count("f.example.");
+    udp(local(port), &query("f.example.", RecordType::A, None));
+    assert_eq!(bad.count("f.example."), before + 1);
+}
+
+#[test]
+fn misbehaving_upstreams_count_as_failing() {
+    for behaviour in [Behaviour::WrongId, Behaviour::Garbage, Behaviour::Oversized] {
+        let (bad, good) = (FakeUpstream::start(), FakeUpstream::start());
+        good.add(rr("m.example. 60 A 192.0.2.3"));
+        bad.set(behaviour.clone());
+        let (server, port) = server(
+            "errors\n forward . UP1 UP2 {\n policy sequential\n }",
+            &[&bad, &good],
+        );
+        let r = udp(local(port), &query("m.example.", RecordType::A, None));
+        assert_eq!(answers(&r), ["m.example. 60 192.0.2.3"], "{behaviour:?}");
+        assert!(bad.count("m.example.") >= 1);
+        drop(server);
+    }
+    // With no other upstream: SERVFAIL, the error logged.
+    let bad = FakeUpstream::start();
+    bad.set(Behaviour::Garbage);
+    let (server, port) = server("errors\n forward . UP1 {\n max_fails 0\n }", &[&bad]);
+    let r = udp(local(port), &query("g.example.", RecordType::A, None));
+    assert_eq!(r.metadata.response_code, ResponseCode::ServFail);
+    assert!(
+        server
+            .wait_for_line(
+                "[ERROR] plugin/errors: 2 g.example. A: dns: bad reply",
+                Duration::from_secs(2)
+            )
+            .is_some(),
+        "{:?}",
+        server.output()
+    );
+}
+
+#[test]
+fn except_names_go_to_the_next_plugin() {
+    let up = FakeUpstream::start();
+    up.add(rr("a.example. 60 A 192.0.2.4"));
+    let (server, port) = server("errors\n forward . UP1 {\n except internal.example\n }", &[&up]);
+    assert_eq!(
+        answers(&udp(local(port), &query("a.example.", RecordType::A, None))),
+        ["a.example. 60 192.0.2.4"]
+    );
+    let r = udp(local(port), &query("x.internal.example.", RecordType::A, None));
+    assert_eq!(r.metadata.response_code, ResponseCode::ServFail);
+    assert!(!r.metadata.authoritative);
+    assert_eq!(up.count("x.internal.example."), 0);
+    assert!(
+        server
+            .wait_for_line("plugin/forward: no next plugin found", Duration::from_secs(2))
+            .is_some()
+    );
+}
+
+#[test]
+fn policies_spread_queries_as_configured() {
+    let run = |policy: &str| -> (usize, usize) {
+        let (a, b) = (FakeUpstream::start(), FakeUpstream::start());
+        for up in [&a, &b] {
+            for i in 0..60 {
+                up.add(rr(&format!("p{i}.example. 60 A 192.0.2.5")));
+            }
+        }
+        let (_s, port) = server(&format!("forward . UP1 UP2 {{\n policy {policy}\n }}"), &[&a, &b]);
+        for i in 0..60 {
+            udp(
+                local(port),
+                &query(&format!("p{i}.example."), RecordType::A, None),
+            );
+        }
+        (a.received().len(), b.received().len())
+    };
+    assert_eq!(run("sequential"), (60, 0));
+    assert_eq!(run("round_robin"), (30, 30));
+    let (a, b) = run("random");
+    assert_eq!(a + b, 60);
+    assert!(a >= 15 && b >= 15, "random spread {a}/{b}");
+}
+
+#[test]
+fn max_concurrent_refuses_beyond_the_limit_and_identical_queries_share_one_upstream_query() {
+    let up = FakeUpstream::start();
+    for i in 0..4 {
+        up.add(rr(&format!("c{i}.example. 60 A 192.0.2.6")));
+    }
+    up.set(Behaviour::Delay(Duration::from_millis(400)));
+    let (_s, port) = server("forward . UP1 {\n max_concurrent 2\n }", &[&up]);
+    let handles: Vec<_> = (0..4)
+        .map(|i| {
+            std::thread::spawn(move || {
+                udp(
+                    local(port),
+                    &query(&format!("c{i}.example."), RecordType::A, None),
+                )
+                .metadata
+                .response_code
+            })
+        })
+        .collect();
+    let rcodes: Vec<ResponseCode> = handles.into_iter().map(|h| h.join().expect("thread")).collect();
+    assert_eq!(
+        rcodes.iter().filter(|r| **r == ResponseCode::Refused).count(),
+        2,
+        "{rcodes:?}"
+    );
+    assert_eq!(
+        rcodes.iter().filter(|r| **r == ResponseCode::NoError).count(),
+        2,
+        "{rcodes:?}"
+    );
+
+    let up = FakeUpstream::start();
+    up.add(rr("same.example. 60 A 192.0.2.8"));
+    up.set(Behaviour::Delay(Duration::from_millis(400)));
+    let (_s, port) = server("forward . UP1", &[&up]);
+    let handles: Vec<_> = (0..8)
+        .map(|_| std::thread::spawn(move || udp(local(port), &query("same.example.", RecordType::A, None))))
+        .collect();
+    for h in handles {
+        assert_eq!(
+            answers(&h.join().expect("thread")),
+            ["same.example. 60 192.0.2.8"]
+        );
+    }
+    assert_eq!(up.count("same.example."), 1);
+}
+
+#[test]
+fn next_rcode_hands_over_to_the_next_forward() {
+    let (first, second) = (FakeUpstream::start(), FakeUpstream::start());
+    second.add(rr("n.example. 60 A 192.0.2.10"));
+    let (_s, port) = server(
+        "forward . UP1 {\n next NXDOMAIN\n }\n forward . UP2",
+        &[&first, &second],
+    );
+    assert_eq!(
+        answers(&udp(local(port), &query("n.example.", RecordType::A, None))),
+        ["n.example. 60 192.0.2.10"]
+    );
+    assert_eq!(first.count("n.example."), 1);
+}
