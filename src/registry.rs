@@ -52,7 +52,7 @@ pub const DIRECTIVES: &[Directive] = &[
     known("chaos"),
     implemented("loadbalance", plugin_loadbalance::setup),
     known("tsig"),
-    known("cache"),
+    implemented("cache", plugin_cache::setup),
     implemented("rewrite", plugin_rewrite::setup),
     known("header"),
     known("dnssec"),

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clusterdns_plugin::{BlockInfo, Handler, Readiness, Service, Setup};
+use clusterdns_plugin::{BlockInfo, Chain as Handlers, Handler, Readiness, Service, Setup};
 use corefile::{ServerBlock, Transport, parse_key};
 
 use crate::registry::DIRECTIVES;
@@ -15,7 +15,7 @@ use crate::registry::DIRECTIVES;
 pub struct Chain {
     /// The zone the query matched, for logs and metrics.
     pub zone: Arc<str>,
-    pub handlers: Vec<Arc<dyn Handler>>,
+    pub handlers: Handlers,
 }
 
 /// The zones one listener serves, each with its block's chain.
@@ -146,6 +146,8 @@ pub fn assemble(blocks: &[ServerBlock], default_port: u16) -> Result<Plan, Vec<S
         if reports_readiness {
             reporting.extend(handlers.iter().cloned());
         }
+        // One chain per block, shared by all its zones and listeners.
+        let handlers: Handlers = handlers.into();
 
         let ips: Vec<Option<IpAddr>> = if bind.is_empty() {
             vec![None]

@@ -43,29 +43,38 @@ pub trait Handler: Send + Sync + 'static {
     }
 }
 
+/// A server block's handlers, in execution order, shared by every query.
+pub type Chain = Arc<[Arc<dyn Handler>]>;
+
 /// The rest of the chain after the calling handler.
 #[derive(Clone, Copy)]
 pub struct Next<'a> {
     caller: &'static str,
-    chain: &'a [Arc<dyn Handler>],
+    chain: &'a Chain,
+    at: usize,
 }
 
 impl<'a> Next<'a> {
     /// The whole chain of a server block, to be run from its head.
-    pub fn chain(chain: &'a [Arc<dyn Handler>]) -> Self {
-        Self { caller: "", chain }
+    pub fn chain(chain: &'a Chain) -> Self {
+        Self {
+            caller: "",
+            chain,
+            at: 0,
+        }
     }
 
     /// Runs the next handler. Past the end of the chain this is CoreDNS's `NextOrFailure`
     /// error, which the server answers with SERVFAIL.
     pub async fn run(self, req: &mut Request) -> Result<Reply, PluginError> {
-        match self.chain.split_first() {
-            Some((head, rest)) => {
+        match self.chain.get(self.at) {
+            Some(head) => {
                 head.serve(
                     req,
                     Next {
                         caller: head.name(),
-                        chain: rest,
+                        chain: self.chain,
+                        at: self.at + 1,
                     },
                 )
                 .await
@@ -76,11 +85,41 @@ impl<'a> Next<'a> {
 
     /// True when no handler follows.
     pub fn is_empty(&self) -> bool {
-        self.chain.is_empty()
+        self.at >= self.chain.len()
     }
 
     /// The name of the next handler, if any (forward's `next` option looks for another forward).
     pub fn peek_name(&self) -> Option<&'static str> {
-        self.chain.first().map(|h| h.name())
+        self.chain.get(self.at).map(|h| h.name())
+    }
+
+    /// An owned handle on the rest of the chain, for work that outlives the query (a cache
+    /// refresh after the reply went out).
+    pub fn detach(&self) -> DetachedNext {
+        DetachedNext {
+            caller: self.caller,
+            chain: self.chain.clone(),
+            at: self.at,
+        }
+    }
+}
+
+/// The rest of a chain, owned: runs as [`Next`] does.
+#[derive(Clone)]
+pub struct DetachedNext {
+    caller: &'static str,
+    chain: Chain,
+    at: usize,
+}
+
+impl DetachedNext {
+    pub async fn run(&self, req: &mut Request) -> Result<Reply, PluginError> {
+        Next {
+            caller: self.caller,
+            chain: &self.chain,
+            at: self.at,
+        }
+        .run(req)
+        .await
     }
 }

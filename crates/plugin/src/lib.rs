@@ -19,7 +19,7 @@ pub use corefile::{Dispenser, Error as ParseError};
 pub use duration::{format_duration, parse_duration};
 pub use error::{PluginError, SetupError};
 pub use fallthrough::{Fallthrough, address_from_reverse};
-pub use handler::{Handler, Next, Reply};
+pub use handler::{Chain, DetachedNext, Handler, Next, Reply};
 pub use hickory_proto as proto;
 pub use request::{Request, Transport};
 pub use setup::{BlockInfo, Phase, Readiness, Service, ServiceContext, Setup, SetupOutput, spawn_every};

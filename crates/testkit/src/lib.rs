@@ -285,6 +285,7 @@ pub async fn serve_chain(
     chain: Vec<std::sync::Arc<dyn clusterdns_plugin::Handler>>,
     req: &mut clusterdns_plugin::Request,
 ) -> Result<clusterdns_plugin::Reply, clusterdns_plugin::PluginError> {
+    let chain: clusterdns_plugin::Chain = chain.into();
     clusterdns_plugin::Next::chain(&chain).run(req).await
 }
 

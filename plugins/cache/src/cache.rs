@@ -1,0 +1,262 @@
+//! The `cache` handler: answers from stored replies, stores what comes back up the chain, and
+//! caps the TTLs of every reply it passes (as CoreDNS's cache does, stored or not).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clusterdns_plugin::proto::op::Message;
+use clusterdns_plugin::proto::rr::Name;
+use clusterdns_plugin::response::{ReplyType, typify};
+use clusterdns_plugin::{DetachedNext, Handler, Next, PluginError, Reply, Request};
+use moka::Expiry;
+use moka::notification::RemovalCause;
+
+use crate::item::{Item, minimal_ttl};
+use crate::metrics;
+use crate::setup::{Config, Kind};
+
+/// Lower-case name (hickory's `Name` compares and hashes without case), type, class, DO, CD.
+type Key = (Name, u16, u16, bool, bool);
+
+/// Entries live for their TTL plus the serve_stale window.
+struct ItemExpiry {
+    stale: Duration,
+}
+
+impl Expiry<Key, Arc<Item>> for ItemExpiry {
+    fn expire_after_create(&self, _key: &Key, item: &Arc<Item>, _at: Instant) -> Option<Duration> {
+        Some(item.ttl + self.stale)
+    }
+
+    fn expire_after_update(
+        &self,
+        _key: &Key,
+        item: &Arc<Item>,
+        _at: Instant,
+        _left: Option<Duration>,
+    ) -> Option<Duration> {
+        Some(item.ttl + self.stale)
+    }
+}
+
+/// The `cache` handler: a success cache and a denial cache, shared with background refreshes.
+pub struct Cache(Arc<Inner>);
+
+struct Inner {
+    config: Config,
+    /// The `zones` metric label: the cached zones, comma-separated.
+    zones: String,
+    success: moka::sync::Cache<Key, Arc<Item>>,
+    denial: moka::sync::Cache<Key, Arc<Item>>,
+}
+
+impl Cache {
+    pub fn new(config: Config) -> Self {
+        Cache(Arc::new(Inner::new(config)))
+    }
+}
+
+impl Inner {
+    fn new(config: Config) -> Self {
+        let zones = config
+            .zones
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        let build = |kind: Kind, capacity: u64| {
+            let zones = zones.clone();
+            moka::sync::Cache::builder()
+                .max_capacity(capacity)
+                .expire_after(ItemExpiry {
+                    stale: config.serve_stale,
+                })
+                .eviction_listener(move |_k, _v, cause| {
+                    if cause == RemovalCause::Size
+                        && let Some(c) = metrics::EVICTIONS.as_ref()
+                    {
+                        c.with_label_values(&["", kind.as_str(), &zones, ""]).inc();
+                    }
+                })
+                .build()
+        };
+        let success = build(Kind::Success, config.success.capacity);
+        let denial = build(Kind::Denial, config.denial.capacity);
+        Self {
+            config,
+            zones,
+            success,
+            denial,
+        }
+    }
+
+    /// A stored reply still servable (fresh, or stale within the serve_stale window).
+    fn lookup(&self, key: &Key, now: Instant) -> Option<(Arc<Item>, Kind)> {
+        let servable = |item: &Arc<Item>| {
+            let left = item.remaining(now);
+            left > 0
+                || (!self.config.serve_stale.is_zero()
+                    && u64::try_from(-left).unwrap_or(0) < self.config.serve_stale.as_secs())
+        };
+        if let Some(item) = self.denial.get(key).filter(servable) {
+            return Some((item, Kind::Denial));
+        }
+        self.success
+            .get(key)
+            .filter(servable)
+            .map(|item| (item, Kind::Success))
+    }
+
+    /// Stores what may be stored and caps the TTLs of the reply going out to what was stored
+    /// (CoreDNS: "to avoid jarring TTL experience 1799 -> 8").
+    fn store(&self, key: Key, req: &Request, m: &mut Message) {
+        let kind = typify(m);
+        let bounds = |b: &crate::setup::Bounds| clamp(minimal_ttl(m, kind), b.min_ttl, b.max_ttl);
+        let duration = match kind {
+            ReplyType::NameError | ReplyType::NoData => bounds(&self.config.denial),
+            ReplyType::ServerError => self.config.servfail,
+            _ => bounds(&self.config.success),
+        };
+        let cacheable = !m.metadata.truncation
+            && !matches!(kind, ReplyType::OtherError | ReplyType::Meta | ReplyType::Update);
+        if cacheable && !duration.is_zero() {
+            if question_matches(req, m) {
+                self.insert(key, req, m, kind, duration);
+            } else if let Some(c) = metrics::DROPS.as_ref() {
+                c.with_label_values(&[&*req.server, &self.zones, ""]).inc();
+            }
+        }
+        let ttl = u32::try_from(duration.as_secs()).unwrap_or(u32::MAX);
+        for r in m
+            .answers
+            .iter_mut()
+            .chain(m.authorities.iter_mut())
+            .chain(m.additionals.iter_mut())
+        {
+            r.ttl = ttl;
+        }
+        if !req.do_bit() && !req.metadata.authentic_data {
+            m.metadata.authentic_data = false;
+        }
+    }
+
+    fn insert(&self, key: Key, req: &Request, m: &Message, kind: ReplyType, duration: Duration) {
+        let item = Arc::new(Item::new(m, duration, Instant::now()));
+        let disabled = |b: &crate::setup::Bounds| b.disabled.matches(req.qname()).is_some();
+        match kind {
+            ReplyType::NoError | ReplyType::Delegation if !disabled(&self.config.success) => {
+                self.denial.invalidate(&key);
+                self.success.insert(key, item);
+            }
+            ReplyType::NameError | ReplyType::NoData | ReplyType::ServerError
+                if !disabled(&self.config.denial) =>
+            {
+                self.denial.insert(key, item);
+            }
+            _ => {}
+        }
+        if let Some(g) = metrics::ENTRIES.as_ref() {
+            g.with_label_values(&[&req.server, "success", &self.zones, ""])
+                .set(self.success.entry_count() as f64);
+            g.with_label_values(&[&req.server, "denial", &self.zones, ""])
+                .set(self.denial.entry_count() as f64);
+        }
+    }
+
+    /// Runs the rest of the chain again in the background and stores the result (prefetch,
+    /// and serve_stale's refresh).
+    fn refresh(self: &Arc<Self>, key: Key, req: &Request, next: DetachedNext) {
+        let (cache, mut req) = (self.clone(), req.clone());
+        tokio::spawn(async move {
+            if let Ok(Reply::Answer(mut m)) = next.run(&mut req).await {
+                cache.store(key, &req, &mut m);
+            }
+        });
+    }
+}
+
+fn clamp(ttl: Duration, min: Duration, max: Duration) -> Duration {
+    ttl.max(min).min(max)
+}
+
+/// CoreDNS's `state.Match`: the reply is for the question asked.
+fn question_matches(req: &Request, m: &Message) -> bool {
+    m.queries
+        .first()
+        .is_some_and(|q| q.name() == req.qname() && q.query_type() == req.qtype())
+}
+
+#[async_trait::async_trait]
+impl Handler for Cache {
+    fn name(&self) -> &'static str {
+        "cache"
+    }
+
+    async fn serve(&self, req: &mut Request, next: Next<'_>) -> Result<Reply, PluginError> {
+        let this = &self.0;
+        if this.config.zones.matches(req.qname()).is_none() {
+            return next.run(req).await;
+        }
+        let key: Key = (
+            req.qname().clone(),
+            u16::from(req.qtype()),
+            u16::from(req.qclass()),
+            req.do_bit(),
+            req.metadata.checking_disabled,
+        );
+        let server = req.server.clone();
+        let labels = [&*server, &this.zones, ""];
+        if let Some(c) = metrics::REQUESTS.as_ref() {
+            c.with_label_values(&labels).inc();
+        }
+        let now = Instant::now();
+        let Some((item, kind)) = this.lookup(&key, now) else {
+            if let Some(c) = metrics::MISSES.as_ref() {
+                c.with_label_values(&labels).inc();
+            }
+            let mut reply = next.run(req).await?;
+            if let Reply::Answer(m) = &mut reply {
+                this.store(key, req, m);
+            }
+            return Ok(reply);
+        };
+        if let Some(c) = metrics::HITS.as_ref() {
+            c.with_label_values(&[&*server, kind.as_str(), &this.zones, ""])
+                .inc();
+        }
+        let left = item.remaining(now);
+        if left < 0 {
+            if this.config.verify_stale {
+                // verify: ask first, serve the stale copy only if that fails.
+                if let Ok(Reply::Answer(mut m)) = next.run(req).await
+                    && m.metadata.response_code != clusterdns_plugin::proto::op::ResponseCode::ServFail
+                {
+                    this.store(key, req, &mut m);
+                    return Ok(Reply::Answer(m));
+                }
+            } else {
+                this.refresh(key, req, next.detach());
+            }
+            if let Some(c) = metrics::SERVED_STALE.as_ref() {
+                c.with_label_values(&labels).inc();
+            }
+        } else if this.config.prefetch > 0 {
+            let threshold = (u64::from(this.config.prefetch_percentage) * item.ttl.as_secs()).div_ceil(100);
+            let hits = item.hit(this.config.prefetch_window, now);
+            if hits >= this.config.prefetch && u64::try_from(left).unwrap_or(0) <= threshold {
+                if let Some(c) = metrics::PREFETCH.as_ref() {
+                    c.with_label_values(&labels).inc();
+                }
+                this.refresh(key, req, next.detach());
+            }
+        }
+        let ttl = if this.config.keepttl {
+            item.ttl.as_secs()
+        } else {
+            u64::try_from(left.max(0)).unwrap_or(0)
+        };
+        Ok(Reply::Answer(
+            item.to_reply(req, u32::try_from(ttl).unwrap_or(u32::MAX)),
+        ))
+    }
+}
