@@ -10,8 +10,12 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clusterdns_plugin::clog;
 
-/// Served when there is no `-conf` and no `./Corefile`: answers without a cluster.
-const DEFAULT_COREFILE: &str = ". {\n    whoami\n    log\n}\n";
+/// Served when there is no `-conf` and no `./Corefile`: answers without a cluster, from
+/// /etc/hosts and the host's resolvers.
+const DEFAULT_COREFILE: &str = ". {\n    errors\n    log\n    hosts {\n        fallthrough\n    }\n    cache 30\n    forward . /etc/resolv.conf\n}\n";
+
+/// CoreDNS's own default, for hosts whose /etc/resolv.conf names no nameserver.
+const WHOAMI_COREFILE: &str = ". {\n    whoami\n    log\n}\n";
 
 /// Which Corefile to read, and what to call it in errors.
 enum Source {
@@ -83,10 +87,23 @@ fn load(source: &Source, port: u16) -> Result<server::Plan, Vec<String>> {
     let known = registry::names();
     let blocks = match source {
         Source::File(path) => corefile::parse_file(path, &known),
-        Source::Builtin => corefile::parse("<builtin>", DEFAULT_COREFILE, &known),
+        Source::Builtin => corefile::parse("<builtin>", builtin_corefile(), &known),
     }
     .map_err(|e| vec![e.to_string()])?;
     server::assemble(&blocks, port)
+}
+
+/// The default Corefile, or CoreDNS's whoami one where there is no resolver to forward to.
+fn builtin_corefile() -> &'static str {
+    let has_nameserver = std::fs::read_to_string("/etc/resolv.conf").is_ok_and(|text| {
+        text.lines()
+            .any(|l| l.split_whitespace().next() == Some("nameserver"))
+    });
+    if has_nameserver {
+        DEFAULT_COREFILE
+    } else {
+        WHOAMI_COREFILE
+    }
 }
 
 fn run(plan: server::Plan, cli: &cli::Cli) -> Result<()> {

@@ -70,7 +70,7 @@ pub const DIRECTIVES: &[Directive] = &[
     known("auto"),
     known("secondary"),
     known("etcd"),
-    known("loop"),
+    implemented("loop", plugin_loop::setup),
     implemented("forward", plugin_forward::setup),
     known("grpc"),
     known("erratic"),

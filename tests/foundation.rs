@@ -370,3 +370,15 @@ fn udp_truncation_and_tcp_retry() {
     assert!(!r.metadata.truncation);
     assert_eq!(r.answers.len(), 60);
 }
+
+/// The embedded default sets up on this host (validated only: it forwards to the host's resolver).
+#[test]
+fn embedded_default_validates() {
+    let dir = TempDir::new("default");
+    let out = Command::new(BIN)
+        .arg("-validate")
+        .current_dir(&dir.0)
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}

@@ -107,9 +107,12 @@ pub fn assemble(blocks: &[ServerBlock], default_port: u16) -> Result<Plan, Vec<S
                 Err(e) => errors.push(at(e)),
             }
         }
-        let info = BlockInfo {
+        let port = keys.first().and_then(|(_, k)| k.port).unwrap_or(default_port);
+        let mut info = BlockInfo {
             zones: keys.iter().flat_map(|(_, k)| k.zones.clone()).collect(),
             file,
+            port,
+            bind: Vec::new(),
         };
 
         let mut handlers = Vec::new();
@@ -135,6 +138,7 @@ pub fn assemble(blocks: &[ServerBlock], default_port: u16) -> Result<Plan, Vec<S
             let out = s.finish();
             handlers.extend(out.handlers);
             bind.extend(out.bind);
+            info.bind.clone_from(&bind);
             lameduck = lameduck.max(out.lameduck.unwrap_or_default());
             reports_readiness |= out.reports_readiness;
             for service in out.services {

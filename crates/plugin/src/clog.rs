@@ -33,3 +33,10 @@ pub fn error(plugin: Option<&str>, message: std::fmt::Arguments<'_>) {
 pub fn debug(plugin: Option<&str>, message: std::fmt::Arguments<'_>) {
     line("DEBUG", plugin, message);
 }
+
+/// `[FATAL] plugin/NAME: message`, then the process exits with status 1, as CoreDNS's
+/// `log.Fatalf` (a Kubernetes pod then restarts, and the line is what users search for).
+pub fn fatal(plugin: Option<&str>, message: std::fmt::Arguments<'_>) -> ! {
+    line("FATAL", plugin, message);
+    std::process::exit(1)
+}

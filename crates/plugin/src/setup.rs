@@ -17,6 +17,11 @@ pub struct BlockInfo {
     pub zones: Vec<String>,
     /// The Corefile the block came from.
     pub file: Arc<str>,
+    /// The port of the block's first key.
+    pub port: u16,
+    /// Addresses set by `bind` (which runs before every other directive that asks); empty
+    /// means every interface.
+    pub bind: Vec<IpAddr>,
 }
 
 /// Where the process is in its life, as background services see it.

@@ -79,9 +79,14 @@ impl Forward {
         list
     }
 
-    /// Asks the upstreams, or waits for an identical query already on its way.
+    /// Asks the upstreams, or waits for an identical query already on its way. HINFO queries
+    /// always go on their own: loop's probe must go round a forwarding loop every time it comes
+    /// back, not wait for itself.
     async fn resolve(&self, req: &Request) -> Result<Message, String> {
         let mut query = req.to_message();
+        if req.qtype() == clusterdns_plugin::proto::rr::RecordType::HINFO {
+            return self.exchange_any(req, query).await;
+        }
         query.metadata.id = 0;
         let key = query.to_vec().map_err(|e| e.to_string())?;
         let waiting = {
