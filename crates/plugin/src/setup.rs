@@ -77,6 +77,22 @@ pub trait Service: Send + Sync + 'static {
     async fn start(self: Arc<Self>, ctx: ServiceContext) -> Result<(), String>;
 }
 
+/// Parses a directive that takes no arguments and no block (`whoami`, `loop`); with
+/// `once_per_block`, a second occurrence is CoreDNS's `ErrOnce`.
+pub fn parse_no_args(d: &mut Dispenser, once_per_block: bool) -> Result<(), crate::SetupError> {
+    let mut seen = false;
+    while d.next() {
+        if seen && once_per_block {
+            return Err(crate::SetupError::once_per_block());
+        }
+        seen = true;
+        if d.next_arg() {
+            return Err(d.arg_err().into());
+        }
+    }
+    Ok(())
+}
+
 /// The setup of one directive in one server block.
 pub struct Setup<'a> {
     pub block: &'a BlockInfo,

@@ -35,17 +35,7 @@ pub fn setup(s: &mut Setup<'_>) -> Result<(), SetupError> {
 
 /// `loop` takes no arguments.
 pub fn parse(d: &mut Dispenser) -> Result<(), SetupError> {
-    let mut seen = false;
-    while d.next() {
-        if seen {
-            return Err(SetupError::once_per_block());
-        }
-        seen = true;
-        if d.next_arg() {
-            return Err(d.arg_err().into());
-        }
-    }
-    Ok(())
+    clusterdns_plugin::parse_no_args(d, true)
 }
 
 #[cfg(test)]

@@ -15,12 +15,7 @@ pub fn setup(s: &mut Setup<'_>) -> Result<(), SetupError> {
 
 /// `whoami` takes no arguments and no block.
 pub fn parse(d: &mut Dispenser) -> Result<(), SetupError> {
-    while d.next() {
-        if d.next_arg() {
-            return Err(d.arg_err().into());
-        }
-    }
-    Ok(())
+    clusterdns_plugin::parse_no_args(d, false)
 }
 
 #[cfg(test)]
