@@ -111,6 +111,7 @@ fn run(plan: server::Plan, cli: &cli::Cli) -> Result<()> {
         .enable_all()
         .build()
         .context("tokio runtime")?;
+    clusterdns_plugin::metrics::init(env!("CARGO_PKG_VERSION"));
     runtime.block_on(async {
         let served = plan.served.clone();
         let running = server::start(plan).await.map_err(anyhow::Error::msg)?;

@@ -41,7 +41,7 @@ pub const DIRECTIVES: &[Directive] = &[
     implemented("ready", plugin_ready::setup),
     implemented("health", plugin_health::setup),
     known("pprof"),
-    known("prometheus"),
+    implemented("prometheus", plugin_prometheus::setup),
     implemented("errors", plugin_errors::setup),
     implemented("log", plugin_log::setup),
     known("dnstap"),

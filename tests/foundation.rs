@@ -297,8 +297,16 @@ fn cli_version_plugins_and_bad_flag() {
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     let plugins: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("  dns.")).collect();
     // Listed in execution order (CoreDNS 1.11.3's plugin.cfg), the foundation's among them.
-    let order = "bind ready health errors log loadbalance cache rewrite hosts kubernetes loop forward whoami";
-    let rank = |p: &str| order.split(' ').position(|o| o == p).unwrap_or(usize::MAX);
+    let order = "root metadata geoip cancel tls timeouts reload nsid bufsize bind debug trace ready health pprof \
+                 prometheus errors log dnstap local dns64 acl any chaos loadbalance tsig cache rewrite header dnssec \
+                 autopath minimal template transfer hosts route53 azure clouddns k8s_external kubernetes file auto \
+                 secondary etcd loop forward grpc erratic whoami on sign view";
+    let rank = |p: &str| {
+        order
+            .split_whitespace()
+            .position(|o| o == p)
+            .unwrap_or(usize::MAX)
+    };
     assert!(plugins.windows(2).all(|w| rank(w[0]) < rank(w[1])), "{plugins:?}");
     for p in ["bind", "ready", "health", "errors", "log", "whoami"] {
         assert!(plugins.contains(&p), "{p} missing from {plugins:?}");

@@ -57,6 +57,24 @@ pub struct ListenerPlan {
     pub zones: ZoneTable,
 }
 
+impl ListenerPlan {
+    /// The listener as CoreDNS labels it in metrics: `dns://:53`, `dns://127.0.0.1:53`.
+    pub fn label(&self) -> String {
+        match self.ip {
+            None => format!("dns://:{}", self.port),
+            Some(ip) => format!("dns://{}", std::net::SocketAddr::new(ip, self.port)),
+        }
+    }
+
+    /// Every (zone, plugin name) this listener serves, for `coredns_plugin_enabled`.
+    pub fn plugins(&self) -> impl Iterator<Item = (&str, &'static str)> {
+        self.zones
+            .zones
+            .iter()
+            .flat_map(|(zone, chain)| chain.handlers.iter().map(move |h| (zone.as_str(), h.name())))
+    }
+}
+
 /// The readiness of every handler in the blocks that enabled `ready`.
 pub struct ChainReadiness(Vec<Arc<dyn Handler>>);
 

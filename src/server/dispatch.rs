@@ -9,13 +9,16 @@ use arc_swap::ArcSwap;
 use clusterdns_plugin::proto::op::{
     Edns, Header, HeaderCounts, Message, MessageType, Metadata, OpCode, ResponseCode,
 };
+use clusterdns_plugin::proto::rr::RecordType;
 use clusterdns_plugin::proto::rr::{DNSClass, Record};
 use clusterdns_plugin::proto::serialize::binary::BinDecoder;
-use clusterdns_plugin::{Next, Reply, Request, Transport};
+use clusterdns_plugin::{Next, Reply, Request, Transport, clog, metrics};
+use futures::FutureExt;
 use hickory_server::net::runtime::Time;
 use hickory_server::net::xfer::Protocol;
 use hickory_server::server::{Request as WireRequest, RequestHandler, ResponseHandler, ResponseInfo};
 use hickory_server::zone_handler::{MessageResponseBuilder, Queries};
+use std::panic::AssertUnwindSafe;
 
 use super::assemble::ZoneTable;
 use super::truncate;
@@ -41,8 +44,7 @@ impl Dispatcher {
         }
     }
 
-    /// Routes, runs the chain and builds the reply; `None` when the reply carries no question
-    /// (header-level rejections).
+    /// Checks the query, routes it and runs the chain: what to reply.
     async fn answer(&self, wire: &WireRequest) -> Answer {
         let md = &wire.metadata;
         // miekg/dns's default accept function, which CoreDNS serves behind.
@@ -56,22 +58,6 @@ impl Dispatcher {
             return Answer::BadVersion;
         }
         let query = wire.queries.queries()[0].original().clone();
-        // CoreDNS routes every class; CH reaches plugins (observed: kubernetes answers a CH SOA),
-        // other non-IN classes have no data anywhere and are refused here.
-        if !matches!(query.query_class(), DNSClass::IN | DNSClass::CH) {
-            return Answer::Error(ResponseCode::Refused);
-        }
-        let qname = query.name().to_lowercase().to_ascii();
-        let table = self.zones.load();
-        let Some(chain) = table.find(
-            &qname,
-            query.query_type() == clusterdns_plugin::proto::rr::RecordType::DS,
-        ) else {
-            return Answer::Error(ResponseCode::Refused);
-        };
-        if chain.handlers.is_empty() {
-            return Answer::Error(ResponseCode::Refused);
-        }
         let mut req = Request {
             metadata: wire.metadata,
             query,
@@ -84,15 +70,62 @@ impl Dispatcher {
             },
             size: wire.as_slice().len(),
             server: self.server.clone(),
-            zone: chain.zone.clone(),
+            zone: Arc::from(""),
             received: Instant::now(),
+            responder: None,
         };
-        match Next::chain(&chain.handlers).run(&mut req).await {
-            Ok(Reply::Answer(m)) => Answer::Message(m),
-            Ok(Reply::NoAnswer(rcode)) => Answer::Error(rcode),
-            Err(e) => Answer::Error(e.rcode),
+        // CoreDNS routes every class; CH reaches plugins (observed: kubernetes answers a CH SOA),
+        // other non-IN classes have no data anywhere and are refused here.
+        if !matches!(req.qclass(), DNSClass::IN | DNSClass::CH) {
+            return dropped(&req, wire);
+        }
+        let qname = req.qname().to_lowercase().to_ascii();
+        let table = self.zones.load();
+        let Some(chain) = table.find(&qname, req.qtype() == RecordType::DS) else {
+            return dropped(&req, wire);
+        };
+        if chain.handlers.is_empty() {
+            return dropped(&req, wire);
+        }
+        req.zone = chain.zone.clone();
+        // A panic in a plugin answers SERVFAIL and is counted; the server goes on (CoreDNS
+        // recovers the same way).
+        let run = AssertUnwindSafe(Next::chain(&chain.handlers).run(&mut req))
+            .catch_unwind()
+            .await;
+        match run {
+            Ok(Ok(Reply::Answer(m))) => Answer::Message(m),
+            Ok(Ok(Reply::NoAnswer(rcode))) => Answer::Error(rcode),
+            Ok(Err(e)) => Answer::Error(e.rcode),
+            Err(panic) => {
+                if let Some(c) = metrics::PANICS.as_ref() {
+                    c.inc();
+                }
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(ToString::to_string)
+                    .or_else(|| panic.downcast_ref::<String>().cloned());
+                clog::error(
+                    None,
+                    format_args!(
+                        "Recovered from panic in server: {:?} {}",
+                        &*self.server,
+                        what.unwrap_or_default()
+                    ),
+                );
+                Answer::Error(ResponseCode::ServFail)
+            }
         }
     }
+}
+
+/// A query no server block takes: REFUSED, counted under the zone `dropped` (CoreDNS's
+/// `errorAndMetricsFunc`).
+fn dropped(req: &Request, wire: &WireRequest) -> Answer {
+    // The reply is the header, the question and the client's OPT, if any.
+    let size = 12 + wire.queries.as_bytes().len() + if req.edns.is_some() { 11 } else { 0 };
+    metrics::report(req, "dropped", ResponseCode::Refused, "", size, req.received);
+    Answer::Error(ResponseCode::Refused)
 }
 
 enum Answer {

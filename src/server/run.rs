@@ -31,10 +31,12 @@ pub async fn start(plan: Plan) -> Result<Running, String> {
     for listener in plan.listeners {
         let (udp, tcp) = bind(listener.ip, listener.port).await?;
         let local = udp.local_addr().map_err(|e| e.to_string())?;
-        let host = listener
-            .ip
-            .map_or_else(String::new, |ip| SocketAddr::new(ip, 0).to_string());
-        let label = format!("dns://{}:{}", host.trim_end_matches(":0"), listener.port);
+        let label = listener.label();
+        if let Some(g) = clusterdns_plugin::metrics::PLUGIN_ENABLED.as_ref() {
+            for (zone, name) in listener.plugins() {
+                g.with_label_values(&[&label, zone, "", name]).set(1.0);
+            }
+        }
         let mut server = Server::new(Dispatcher::new(listener.zones, Arc::from(label), local));
         server.register_socket(udp);
         server.register_listener(tcp, TCP_IDLE_TIMEOUT, TCP_RESPONSE_BUFFER);

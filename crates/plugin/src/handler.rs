@@ -67,20 +67,24 @@ impl<'a> Next<'a> {
     /// Runs the next handler. Past the end of the chain this is CoreDNS's `NextOrFailure`
     /// error, which the server answers with SERVFAIL.
     pub async fn run(self, req: &mut Request) -> Result<Reply, PluginError> {
-        match self.chain.get(self.at) {
-            Some(head) => {
-                head.serve(
-                    req,
-                    Next {
-                        caller: head.name(),
-                        chain: self.chain,
-                        at: self.at + 1,
-                    },
-                )
-                .await
-            }
-            None => Err(PluginError::no_next(self.caller)),
+        let Some(head) = self.chain.get(self.at) else {
+            return Err(PluginError::no_next(self.caller));
+        };
+        let reply = head
+            .serve(
+                req,
+                Next {
+                    caller: head.name(),
+                    chain: self.chain,
+                    at: self.at + 1,
+                },
+            )
+            .await;
+        // The innermost plugin that answered wrote the reply; outer ones only passed it on.
+        if req.responder.is_none() && matches!(reply, Ok(Reply::Answer(_))) {
+            req.responder = Some(head.name());
         }
+        reply
     }
 
     /// True when no handler follows.

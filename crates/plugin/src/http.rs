@@ -15,8 +15,11 @@ use tokio::sync::watch;
 
 use crate::setup::Phase;
 
-/// Answers one request path: status and body.
-pub type Route = Arc<dyn Fn(&str) -> (StatusCode, String) + Send + Sync>;
+/// Answers one request path: status, content type and body.
+pub type Route = Arc<dyn Fn(&str) -> (StatusCode, &'static str, String) + Send + Sync>;
+
+/// The content type of `health` and `ready` bodies (Go's for a plain `io.WriteString`).
+pub const TEXT: &str = "text/plain; charset=utf-8";
 
 /// Resolves a Go-style listen address (`:8080`, `127.0.0.1:8181`, `localhost:9153`,
 /// `[::1]:8080`). An empty host means every interface.
@@ -97,9 +100,13 @@ pub async fn serve(
                     let route = route.clone();
                     tokio::spawn(async move {
                         let service = service_fn(move |req: Request<hyper::body::Incoming>| {
-                            let (status, body) = route(req.uri().path());
+                            let (status, content_type, body) = route(req.uri().path());
                             let mut resp = Response::new(Full::new(Bytes::from(body)));
                             *resp.status_mut() = status;
+                            resp.headers_mut().insert(
+                                hyper::header::CONTENT_TYPE,
+                                hyper::header::HeaderValue::from_static(content_type),
+                            );
                             async move { Ok::<_, Infallible>(resp) }
                         });
                         // A client that hangs up or speaks garbage only ends its own connection.

@@ -10,6 +10,7 @@ mod error;
 mod fallthrough;
 mod handler;
 pub mod http;
+pub mod metrics;
 mod request;
 pub mod response;
 mod setup;
@@ -22,5 +23,7 @@ pub use fallthrough::{Fallthrough, address_from_reverse};
 pub use handler::{Chain, DetachedNext, Handler, Next, Reply};
 pub use hickory_proto as proto;
 pub use request::{Request, Transport};
-pub use setup::{BlockInfo, Phase, Readiness, Service, ServiceContext, Setup, SetupOutput, parse_no_args, spawn_every};
+pub use setup::{
+    BlockInfo, Phase, Readiness, Service, ServiceContext, Setup, SetupOutput, parse_no_args, spawn_every,
+};
 pub use zones::{Zones, normalize_zone};

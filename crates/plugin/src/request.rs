@@ -44,6 +44,9 @@ pub struct Request {
     /// The server block zone that took the query (`.`, `cluster.local.`).
     pub zone: Arc<str>,
     pub received: Instant,
+    /// The plugin that wrote the reply, set by [`crate::Next`] as the answer comes back up
+    /// (the `plugin` label of `coredns_dns_responses_total`).
+    pub responder: Option<&'static str>,
 }
 
 impl Request {

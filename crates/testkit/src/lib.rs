@@ -269,6 +269,7 @@ pub fn request(name: &str, rtype: RecordType) -> clusterdns_plugin::Request {
         server: std::sync::Arc::from("dns://:53"),
         zone: std::sync::Arc::from("."),
         received: Instant::now(),
+        responder: None,
     }
 }
 

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
-use clusterdns_plugin::http::{Route, serve};
+use clusterdns_plugin::http::{Route, TEXT, serve};
 use clusterdns_plugin::{Phase, Service, ServiceContext, clog};
 use hyper::StatusCode;
 
@@ -34,10 +34,10 @@ impl Service for Ready {
         let (phase, readiness) = (ctx.phase.clone(), ctx.readiness.clone());
         let route: Route = Arc::new(move |path| {
             if path != "/ready" {
-                return (StatusCode::NOT_FOUND, "404 page not found\n".into());
+                return (StatusCode::NOT_FOUND, TEXT, "404 page not found\n".into());
             }
             if *phase.borrow() != Phase::Running {
-                return (StatusCode::SERVICE_UNAVAILABLE, "Shutting down".into());
+                return (StatusCode::SERVICE_UNAVAILABLE, TEXT, "Shutting down".into());
             }
             let mut seen = seen_ready
                 .lock()
@@ -53,11 +53,11 @@ impl Service for Ready {
             }
             let not_ready: Vec<&str> = not_ready.into_iter().collect();
             if not_ready.is_empty() {
-                return (StatusCode::OK, "OK".into());
+                return (StatusCode::OK, TEXT, "OK".into());
             }
             let names = not_ready.join(",");
             clog::info(Some("ready"), format_args!("Still waiting on: {names:?}"));
-            (StatusCode::SERVICE_UNAVAILABLE, names)
+            (StatusCode::SERVICE_UNAVAILABLE, TEXT, names)
         });
         serve(&self.config.addr, route, ctx.phase).await?;
         Ok(())

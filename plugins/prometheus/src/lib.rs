@@ -1,0 +1,7 @@
+//! The `prometheus` directive: CoreDNS's metrics on `/metrics`, for existing dashboards.
+
+mod prometheus;
+mod setup;
+
+pub use prometheus::{Endpoint, Metrics};
+pub use setup::{parse, setup};

@@ -1,0 +1,95 @@
+//! The handler that counts every query of its server block, and the `/metrics` endpoint.
+
+use std::sync::Arc;
+
+use clusterdns_plugin::http::{Route, serve};
+use clusterdns_plugin::proto::rr::Name;
+use clusterdns_plugin::{Handler, Next, PluginError, Reply, Request, Service, ServiceContext, metrics};
+use hyper::StatusCode;
+use prometheus::{Encoder, TextEncoder};
+
+/// Records `coredns_dns_*` for every query, under the block zone it matched.
+pub struct Metrics {
+    zones: Vec<Name>,
+}
+
+impl Metrics {
+    pub fn new(zones: Vec<Name>) -> Self {
+        Self { zones }
+    }
+
+    /// The longest block zone holding `name`, `.` when none does (CoreDNS's rule).
+    fn zone_of(&self, name: &Name) -> String {
+        self.zones
+            .iter()
+            .filter(|z| z.zone_of(name))
+            .max_by_key(|z| z.num_labels())
+            .map_or_else(|| ".".into(), ToString::to_string)
+    }
+}
+
+#[async_trait::async_trait]
+impl Handler for Metrics {
+    fn name(&self) -> &'static str {
+        "prometheus"
+    }
+
+    async fn serve(&self, req: &mut Request, next: Next<'_>) -> Result<Reply, PluginError> {
+        let result = next.run(req).await;
+        let (rcode, size) = match &result {
+            // The reply's size as encoded (before any truncation the server may still do).
+            Ok(Reply::Answer(m)) => (m.metadata.response_code, m.to_vec().map_or(0, |b| b.len())),
+            Ok(Reply::NoAnswer(rc)) => (*rc, 0),
+            Err(e) => (e.rcode, 0),
+        };
+        let zone = self.zone_of(req.qname());
+        metrics::report(req, &zone, rcode, req.responder.unwrap_or(""), size, req.received);
+        result
+    }
+}
+
+/// `/metrics` on one address, in Prometheus's text format.
+pub struct Endpoint {
+    addr: String,
+}
+
+impl Endpoint {
+    pub fn new(addr: String) -> Self {
+        Self { addr }
+    }
+}
+
+#[async_trait::async_trait]
+impl Service for Endpoint {
+    fn key(&self) -> String {
+        format!("prometheus {}", self.addr)
+    }
+
+    async fn start(self: Arc<Self>, ctx: ServiceContext) -> Result<(), String> {
+        let route: Route = Arc::new(|path| {
+            if path != "/metrics" {
+                return (
+                    StatusCode::NOT_FOUND,
+                    clusterdns_plugin::http::TEXT,
+                    "404 page not found\n".into(),
+                );
+            }
+            let mut body = Vec::new();
+            let encoder = TextEncoder::new();
+            if let Err(e) = encoder.encode(&prometheus::gather(), &mut body) {
+                return (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    clusterdns_plugin::http::TEXT,
+                    e.to_string(),
+                );
+            }
+            (
+                StatusCode::OK,
+                prometheus::TEXT_FORMAT,
+                String::from_utf8_lossy(&body).into_owned(),
+            )
+        });
+        serve(&self.addr, route, ctx.phase).await?;
+        Ok(())
+    }
+}
