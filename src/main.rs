@@ -2,6 +2,7 @@
 
 mod cli;
 mod registry;
+mod reload;
 mod server;
 
 use std::path::{Path, PathBuf};
@@ -47,7 +48,7 @@ fn main() -> ExitCode {
     let port = cli.port.unwrap_or(53);
     if cli.validate {
         return match load(&source, port) {
-            Ok(plan) => {
+            Ok((_, plan)) => {
                 println!(
                     "Corefile is valid: {} zone(s) on {} listener(s)",
                     plan.served.len(),
@@ -63,8 +64,8 @@ fn main() -> ExitCode {
             }
         };
     }
-    let plan = match load(&source, port) {
-        Ok(plan) => plan,
+    let (blocks, plan) = match load(&source, port) {
+        Ok(loaded) => loaded,
         Err(errors) => {
             // CoreDNS stops at start-up on a bad Corefile; so do we, naming every problem.
             for e in errors {
@@ -73,7 +74,12 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match run(plan, &cli) {
+    let path = match source {
+        Source::File(path) => Some(path),
+        Source::Builtin => None,
+    };
+    let reloader = reload::Reloader::new(path, &blocks, port);
+    match run(plan, reloader, &cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("{e:#}");
@@ -83,14 +89,15 @@ fn main() -> ExitCode {
 }
 
 /// Parses the Corefile and sets up every plugin: no sockets yet.
-fn load(source: &Source, port: u16) -> Result<server::Plan, Vec<String>> {
+fn load(source: &Source, port: u16) -> Result<(Vec<corefile::ServerBlock>, server::Plan), Vec<String>> {
     let known = registry::names();
     let blocks = match source {
         Source::File(path) => corefile::parse_file(path, &known),
         Source::Builtin => corefile::parse("<builtin>", builtin_corefile(), &known),
     }
     .map_err(|e| vec![e.to_string()])?;
-    server::assemble(&blocks, port)
+    let plan = server::assemble(&blocks, port)?;
+    Ok((blocks, plan))
 }
 
 /// The default Corefile, or CoreDNS's whoami one where there is no resolver to forward to.
@@ -106,15 +113,17 @@ fn builtin_corefile() -> &'static str {
     }
 }
 
-fn run(plan: server::Plan, cli: &cli::Cli) -> Result<()> {
+fn run(plan: server::Plan, mut reloader: reload::Reloader, cli: &cli::Cli) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("tokio runtime")?;
     clusterdns_plugin::metrics::init(env!("CARGO_PKG_VERSION"));
     runtime.block_on(async {
+        use tokio::signal::unix::{SignalKind, signal};
         let served = plan.served.clone();
-        let running = server::start(plan).await.map_err(anyhow::Error::msg)?;
+        let (reload_tx, mut reload_rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut running = server::start(plan, reload_tx).await.map_err(anyhow::Error::msg)?;
         if let Some(pidfile) = &cli.pidfile {
             std::fs::write(pidfile, format!("{}\n", std::process::id()))
                 .with_context(|| format!("could not write pidfile {}", pidfile.display()))?;
@@ -125,7 +134,18 @@ fn run(plan: server::Plan, cli: &cli::Cli) -> Result<()> {
             }
             println!("{}", version());
         }
-        let signal = wait_for_signal().await?;
+        let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
+        let mut int = signal(SignalKind::interrupt()).context("SIGINT handler")?;
+        let mut usr1 = signal(SignalKind::user_defined1()).context("SIGUSR1 handler")?;
+        let signal = loop {
+            tokio::select! {
+                _ = term.recv() => break "SIGTERM",
+                _ = int.recv() => break "SIGINT",
+                // SIGUSR1 and the reload plugin's timer: check the Corefile now.
+                _ = usr1.recv() => reloader.check(&mut running).await,
+                Some(()) = reload_rx.recv() => reloader.check(&mut running).await,
+            }
+        };
         clog::info(
             None,
             format_args!("{signal}: Shutting down servers then terminating"),
@@ -136,16 +156,6 @@ fn run(plan: server::Plan, cli: &cli::Cli) -> Result<()> {
         }
         Ok(())
     })
-}
-
-async fn wait_for_signal() -> Result<&'static str> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
-    let mut int = signal(SignalKind::interrupt()).context("SIGINT handler")?;
-    tokio::select! {
-        _ = term.recv() => Ok("SIGTERM"),
-        _ = int.recv() => Ok("SIGINT"),
-    }
 }
 
 fn version() -> String {

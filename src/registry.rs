@@ -32,7 +32,7 @@ pub const DIRECTIVES: &[Directive] = &[
     known("cancel"),
     known("tls"),
     known("timeouts"),
-    known("reload"),
+    implemented("reload", plugin_reload::setup),
     known("nsid"),
     known("bufsize"),
     implemented("bind", plugin_bind::setup),

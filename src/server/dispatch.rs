@@ -36,6 +36,11 @@ pub struct Dispatcher {
 }
 
 impl Dispatcher {
+    /// Serves `zones` from now on; queries already running finish with the old table.
+    pub fn swap(&self, zones: ZoneTable) {
+        self.zones.store(Arc::new(zones));
+    }
+
     pub fn new(zones: ZoneTable, server: Arc<str>, local: SocketAddr) -> Self {
         Self {
             zones: ArcSwap::from_pointee(zones),
@@ -138,14 +143,17 @@ enum Answer {
     BadVersion,
 }
 
+/// The dispatcher as hickory's server holds it: shared, so a reload can swap its zone table.
+pub struct Shared(pub Arc<Dispatcher>);
+
 #[async_trait::async_trait]
-impl RequestHandler for Dispatcher {
+impl RequestHandler for Shared {
     async fn handle_request<R: ResponseHandler, T: Time>(
         &self,
         wire: &WireRequest,
         mut rh: R,
     ) -> ResponseInfo {
-        let answer = self.answer(wire).await;
+        let answer = self.0.answer(wire).await;
         let no_queries = empty_queries();
         let sent = match answer {
             Answer::Message(m) => {

@@ -6,4 +6,4 @@ mod run;
 mod truncate;
 
 pub use assemble::{Plan, assemble};
-pub use run::start;
+pub use run::{Running, start};

@@ -1,59 +1,192 @@
-//! Binding listeners, starting services, and shutting down with CoreDNS's lameduck.
+//! Binding listeners, starting services, applying a reloaded plan in place, and shutting down
+//! with CoreDNS's lameduck.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use clusterdns_plugin::{Phase, ServiceContext, clog};
+use arc_swap::ArcSwap;
+use clusterdns_plugin::{Phase, Readiness, Service, ServiceContext, clog};
 use hickory_server::Server;
 use tokio::net::{TcpListener, UdpSocket};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
-use super::assemble::Plan;
-use super::dispatch::Dispatcher;
+use super::assemble::{ChainReadiness, ListenerPlan, Plan};
+use super::dispatch::{Dispatcher, Shared};
 
 /// How long an idle TCP connection stays open (CoreDNS's default idle timeout).
 const TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Replies buffered per TCP connection.
 const TCP_RESPONSE_BUFFER: usize = 32;
 
-/// A started configuration: its DNS servers and the phase its services watch.
-pub struct Running {
-    servers: Vec<Server<Dispatcher>>,
-    phase: watch::Sender<Phase>,
-    lameduck: Duration,
+type ListenerKey = (Option<IpAddr>, u16);
+
+struct Listener {
+    server: Server<Shared>,
+    dispatcher: Arc<Dispatcher>,
 }
 
-/// Binds every listener and starts every service of `plan`.
-pub async fn start(plan: Plan) -> Result<Running, String> {
-    let (phase, phase_rx) = watch::channel(Phase::Running);
-    let mut servers = Vec::new();
-    for listener in plan.listeners {
-        let (udp, tcp) = bind(listener.ip, listener.port).await?;
-        let local = udp.local_addr().map_err(|e| e.to_string())?;
-        let label = listener.label();
-        if let Some(g) = clusterdns_plugin::metrics::PLUGIN_ENABLED.as_ref() {
-            for (zone, name) in listener.plugins() {
-                g.with_label_values(&[&label, zone, "", name]).set(1.0);
+/// The readiness of the configuration serving now (a reload swaps it).
+struct CurrentReadiness(ArcSwap<ChainReadiness>);
+
+impl Readiness for CurrentReadiness {
+    fn states(&self) -> Vec<(&'static str, bool)> {
+        self.0.load().states()
+    }
+}
+
+/// The configuration being served: its listeners and services, each service with its own phase
+/// so a reload can stop the ones it drops.
+pub struct Running {
+    listeners: HashMap<ListenerKey, Listener>,
+    services: HashMap<String, watch::Sender<Phase>>,
+    readiness: Arc<CurrentReadiness>,
+    lameduck: Duration,
+    reload: mpsc::UnboundedSender<()>,
+}
+
+/// Binds every listener and starts every service of `plan`. Services ask for reloads on `reload`.
+pub async fn start(plan: Plan, reload: mpsc::UnboundedSender<()>) -> Result<Running, String> {
+    let readiness = Arc::new(CurrentReadiness(ArcSwap::new(plan.readiness.clone())));
+    let mut running = Running {
+        listeners: HashMap::new(),
+        services: HashMap::new(),
+        readiness,
+        lameduck: Duration::ZERO,
+        reload,
+    };
+    running.apply(plan).await?;
+    Ok(running)
+}
+
+impl Running {
+    /// Serves `plan` from now on, all or nothing: new listeners are bound and new services started
+    /// first; only when all of that worked are the zone tables of the listeners that stay
+    /// swapped (no rebinding, no query dropped) and the listeners and services the plan no
+    /// longer has stopped. On error the configuration serving now is untouched.
+    pub async fn apply(&mut self, plan: Plan) -> Result<(), String> {
+        let mut added = Vec::new();
+        let mut tables = Vec::new();
+        for listener in plan.listeners {
+            let key = (listener.ip, listener.port);
+            if self.listeners.contains_key(&key) {
+                tables.push((key, listener));
+            } else {
+                added.push((key, bind_listener(listener).await?));
             }
         }
-        let mut server = Server::new(Dispatcher::new(listener.zones, Arc::from(label), local));
-        server.register_socket(udp);
-        server.register_listener(tcp, TCP_IDLE_TIMEOUT, TCP_RESPONSE_BUFFER);
-        servers.push(server);
+        let mut started: Vec<(String, watch::Sender<Phase>)> = Vec::new();
+        for service in &plan.services {
+            let key = service.key();
+            if self.services.contains_key(&key) {
+                continue;
+            }
+            match self.start_service(service.clone()).await {
+                Ok(phase) => started.push((key, phase)),
+                Err(e) => {
+                    for (_, phase) in started {
+                        let _ = phase.send(Phase::Stopped);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        // From here on nothing fails.
+        let keep: Vec<ListenerKey> = tables
+            .iter()
+            .map(|(k, _)| *k)
+            .chain(added.iter().map(|(k, _)| *k))
+            .collect();
+        for (key, listener) in tables {
+            if let Some(l) = self.listeners.get(&key) {
+                enable_metrics(&listener);
+                l.dispatcher.swap(listener.zones);
+            }
+        }
+        self.listeners.extend(added);
+        let dropped: Vec<ListenerKey> = self
+            .listeners
+            .keys()
+            .filter(|k| !keep.contains(k))
+            .copied()
+            .collect();
+        for key in dropped {
+            if let Some(mut l) = self.listeners.remove(&key) {
+                let _ = l.server.shutdown_gracefully().await;
+            }
+        }
+        self.services.extend(started);
+        let wanted: Vec<String> = plan.services.iter().map(|s| s.key()).collect();
+        self.services.retain(|key, phase| {
+            let keep = wanted.contains(key);
+            if !keep {
+                let _ = phase.send(Phase::Stopped);
+            }
+            keep
+        });
+        self.readiness.0.store(plan.readiness);
+        self.lameduck = plan.lameduck;
+        Ok(())
     }
-    let ctx = ServiceContext {
-        phase: phase_rx,
-        readiness: plan.readiness,
-    };
-    for service in plan.services {
-        service.start(ctx.clone()).await?;
+
+    async fn start_service(&self, service: Arc<dyn Service>) -> Result<watch::Sender<Phase>, String> {
+        let (phase, phase_rx) = watch::channel(Phase::Running);
+        let ctx = ServiceContext {
+            phase: phase_rx,
+            readiness: self.readiness.clone(),
+            reload: self.reload.clone(),
+        };
+        service.start(ctx).await?;
+        Ok(phase)
     }
-    Ok(Running {
-        servers,
-        phase,
-        lameduck: plan.lameduck,
-    })
+
+    /// Stops after a signal: keeps answering through the lameduck period (so queries already
+    /// on their way are answered while endpoints update), then closes every listener.
+    pub async fn shut_down(mut self) {
+        if !self.lameduck.is_zero() {
+            for phase in self.services.values() {
+                let _ = phase.send(Phase::LameDuck);
+            }
+            clog::info(
+                Some("health"),
+                format_args!(
+                    "Going into lameduck mode for {}",
+                    clusterdns_plugin::format_duration(self.lameduck)
+                ),
+            );
+            tokio::time::sleep(self.lameduck).await;
+        }
+        for phase in self.services.values() {
+            let _ = phase.send(Phase::Stopped);
+        }
+        for listener in self.listeners.values_mut() {
+            if let Err(e) = listener.server.shutdown_gracefully().await {
+                clog::warning(None, format_args!("listener stopped with an error: {e}"));
+            }
+        }
+    }
+}
+
+fn enable_metrics(listener: &ListenerPlan) {
+    if let Some(g) = clusterdns_plugin::metrics::PLUGIN_ENABLED.as_ref() {
+        let label = listener.label();
+        for (zone, name) in listener.plugins() {
+            g.with_label_values(&[&label, zone, "", name]).set(1.0);
+        }
+    }
+}
+
+async fn bind_listener(listener: ListenerPlan) -> Result<Listener, String> {
+    let (udp, tcp) = bind(listener.ip, listener.port).await?;
+    let local = udp.local_addr().map_err(|e| e.to_string())?;
+    enable_metrics(&listener);
+    let label = listener.label();
+    let dispatcher = Arc::new(Dispatcher::new(listener.zones, Arc::from(label), local));
+    let mut server = Server::new(Shared(dispatcher.clone()));
+    server.register_socket(udp);
+    server.register_listener(tcp, TCP_IDLE_TIMEOUT, TCP_RESPONSE_BUFFER);
+    Ok(Listener { server, dispatcher })
 }
 
 /// UDP and TCP on the same address; for every interface, dual-stack `[::]` where the host has
@@ -82,28 +215,4 @@ async fn bind(ip: Option<IpAddr>, port: u16) -> Result<(UdpSocket, TcpListener),
         }
     }
     Err(last)
-}
-
-impl Running {
-    /// Stops after a signal: keeps answering through the lameduck period (so queries already
-    /// on their way are answered while endpoints update), then closes every listener.
-    pub async fn shut_down(mut self) {
-        if !self.lameduck.is_zero() {
-            let _ = self.phase.send(Phase::LameDuck);
-            clog::info(
-                Some("health"),
-                format_args!(
-                    "Going into lameduck mode for {}",
-                    clusterdns_plugin::format_duration(self.lameduck)
-                ),
-            );
-            tokio::time::sleep(self.lameduck).await;
-        }
-        let _ = self.phase.send(Phase::Stopped);
-        for server in &mut self.servers {
-            if let Err(e) = server.shutdown_gracefully().await {
-                clog::warning(None, format_args!("listener stopped with an error: {e}"));
-            }
-        }
-    }
 }

@@ -61,8 +61,11 @@ pub fn spawn_every(period: Duration, mut phase: watch::Receiver<Phase>, tick: im
 /// What a background service is given when it starts.
 #[derive(Clone)]
 pub struct ServiceContext {
+    /// This service's phase: `Stopped` when the process stops, or when a reload drops it.
     pub phase: watch::Receiver<Phase>,
     pub readiness: Arc<dyn Readiness>,
+    /// Asks the server to re-read its Corefile and reload it if it changed.
+    pub reload: tokio::sync::mpsc::UnboundedSender<()>,
 }
 
 /// A process-wide background service (an HTTP endpoint, a ticker). Services with the same key

@@ -213,3 +213,9 @@ fn edit_distance_is_levenshtein() {
     assert_eq!(edit_distance("", "abc"), 3);
     assert_eq!(edit_distance("same", "same"), 0);
 }
+
+#[test]
+fn empty_known_list_accepts_any_directive() {
+    let blocks = parse("Corefile", ". {\n proxy . 1.1.1.1\n}", &[]).expect("parses");
+    assert_eq!(blocks[0].directives[0].name, "proxy");
+}
