@@ -65,7 +65,7 @@ pub const DIRECTIVES: &[Directive] = &[
     known("azure"),
     known("clouddns"),
     known("k8s_external"),
-    known("kubernetes"),
+    implemented("kubernetes", plugin_kubernetes::setup),
     known("file"),
     known("auto"),
     known("secondary"),

@@ -341,6 +341,10 @@ fn readme_corefile_examples_validate() {
         }
     }
     assert!(checked >= 6, "only {checked} corefile examples found");
+    // kubeadm's Corefile too (its kubernetes block sets up for the service account: no API call).
+    let example = std::fs::read_to_string(root.join("Corefile.example")).expect("Corefile.example");
+    let (ok, out) = validate(&example);
+    assert!(ok, "Corefile.example does not validate:\n{out}");
 }
 
 #[test]

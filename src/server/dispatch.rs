@@ -6,13 +6,15 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
+use clusterdns_plugin::proto::op::Query;
 use clusterdns_plugin::proto::op::{
     Edns, Header, HeaderCounts, Message, MessageType, Metadata, OpCode, ResponseCode,
 };
+use clusterdns_plugin::proto::rr::Name;
 use clusterdns_plugin::proto::rr::RecordType;
 use clusterdns_plugin::proto::rr::{DNSClass, Record};
 use clusterdns_plugin::proto::serialize::binary::BinDecoder;
-use clusterdns_plugin::{Next, Reply, Request, Transport, clog, metrics};
+use clusterdns_plugin::{Lookup, Next, Reply, Request, Transport, clog, metrics};
 use futures::FutureExt;
 use hickory_server::net::runtime::Time;
 use hickory_server::net::xfer::Protocol;
@@ -50,7 +52,7 @@ impl Dispatcher {
     }
 
     /// Checks the query, routes it and runs the chain: what to reply.
-    async fn answer(&self, wire: &WireRequest) -> Answer {
+    async fn answer(self: &Arc<Self>, wire: &WireRequest) -> Answer {
         let md = &wire.metadata;
         // miekg/dns's default accept function, which CoreDNS serves behind.
         if !matches!(md.op_code, OpCode::Query | OpCode::Notify) {
@@ -62,10 +64,9 @@ impl Dispatcher {
         if wire.edns.as_ref().is_some_and(|e| e.version() != 0) {
             return Answer::BadVersion;
         }
-        let query = wire.queries.queries()[0].original().clone();
         let mut req = Request {
             metadata: wire.metadata,
-            query,
+            query: wire.queries.queries()[0].original().clone(),
             edns: wire.edns.clone(),
             client: wire.src(),
             local: self.local,
@@ -78,24 +79,30 @@ impl Dispatcher {
             zone: Arc::from(""),
             received: Instant::now(),
             responder: None,
+            server_lookup: Some(self.clone()),
         };
+        self.route(&mut req).await
+    }
+
+    /// Picks the block for the question and runs its chain.
+    async fn route(&self, req: &mut Request) -> Answer {
         // CoreDNS routes every class; CH reaches plugins (observed: kubernetes answers a CH SOA),
         // other non-IN classes have no data anywhere and are refused here.
         if !matches!(req.qclass(), DNSClass::IN | DNSClass::CH) {
-            return dropped(&req, wire);
+            return dropped(req);
         }
         let qname = req.qname().to_lowercase().to_ascii();
         let table = self.zones.load();
         let Some(chain) = table.find(&qname, req.qtype() == RecordType::DS) else {
-            return dropped(&req, wire);
+            return dropped(req);
         };
         if chain.handlers.is_empty() {
-            return dropped(&req, wire);
+            return dropped(req);
         }
         req.zone = chain.zone.clone();
         // A panic in a plugin answers SERVFAIL and is counted; the server goes on (CoreDNS
         // recovers the same way).
-        let run = AssertUnwindSafe(Next::chain(&chain.handlers).run(&mut req))
+        let run = AssertUnwindSafe(Next::chain(&chain.handlers).run(req))
             .catch_unwind()
             .await;
         match run {
@@ -124,11 +131,30 @@ impl Dispatcher {
     }
 }
 
+#[async_trait::async_trait]
+impl Lookup for Dispatcher {
+    async fn lookup(&self, req: &Request, name: Name, qtype: RecordType) -> Message {
+        let mut sub = req.clone();
+        sub.query = Query::query(name, qtype);
+        sub.responder = None;
+        sub.received = Instant::now();
+        match self.route(&mut sub).await {
+            Answer::Message(m) => m,
+            Answer::Error(rcode) | Answer::Bare(rcode) => {
+                let mut m = sub.reply();
+                m.metadata.response_code = rcode;
+                m
+            }
+            Answer::BadVersion => sub.reply(),
+        }
+    }
+}
+
 /// A query no server block takes: REFUSED, counted under the zone `dropped` (CoreDNS's
 /// `errorAndMetricsFunc`).
-fn dropped(req: &Request, wire: &WireRequest) -> Answer {
+fn dropped(req: &Request) -> Answer {
     // The reply is the header, the question and the client's OPT, if any.
-    let size = 12 + wire.queries.as_bytes().len() + if req.edns.is_some() { 11 } else { 0 };
+    let size = 12 + req.qname().len() + 1 + 4 + if req.edns.is_some() { 11 } else { 0 };
     metrics::report(req, "dropped", ResponseCode::Refused, "", size, req.received);
     Answer::Error(ResponseCode::Refused)
 }

@@ -66,17 +66,14 @@ impl Running {
     /// swapped (no rebinding, no query dropped) and the listeners and services the plan no
     /// longer has stopped. On error the configuration serving now is untouched.
     pub async fn apply(&mut self, plan: Plan) -> Result<(), String> {
-        let mut added = Vec::new();
-        let mut tables = Vec::new();
-        for listener in plan.listeners {
-            let key = (listener.ip, listener.port);
-            if self.listeners.contains_key(&key) {
-                tables.push((key, listener));
-            } else {
-                added.push((key, bind_listener(listener).await?));
-            }
-        }
+        // Services first (kubernetes holds its start until synced, as CoreDNS does before
+        // serving), then the new listeners.
         let mut started: Vec<(String, watch::Sender<Phase>)> = Vec::new();
+        let stop = |started: Vec<(String, watch::Sender<Phase>)>| {
+            for (_, phase) in started {
+                let _ = phase.send(Phase::Stopped);
+            }
+        };
         for service in &plan.services {
             let key = service.key();
             if self.services.contains_key(&key) {
@@ -85,9 +82,23 @@ impl Running {
             match self.start_service(service.clone()).await {
                 Ok(phase) => started.push((key, phase)),
                 Err(e) => {
-                    for (_, phase) in started {
-                        let _ = phase.send(Phase::Stopped);
-                    }
+                    stop(started);
+                    return Err(e);
+                }
+            }
+        }
+        let mut added = Vec::new();
+        let mut tables = Vec::new();
+        for listener in plan.listeners {
+            let key = (listener.ip, listener.port);
+            if self.listeners.contains_key(&key) {
+                tables.push((key, listener));
+                continue;
+            }
+            match bind_listener(listener).await {
+                Ok(l) => added.push((key, l)),
+                Err(e) => {
+                    stop(started);
                     return Err(e);
                 }
             }

@@ -7,6 +7,15 @@ use std::time::Instant;
 use hickory_proto::op::{Edns, Message, MessageType, Metadata, Query};
 use hickory_proto::rr::{DNSClass, Name, RecordType};
 
+/// Runs a query through the server that received a request, from zone routing on, as
+/// CoreDNS's `upstream.Lookup` does (kubernetes resolves ExternalName targets this way).
+#[async_trait::async_trait]
+pub trait Lookup: Send + Sync {
+    /// The reply for `name`/`qtype` asked as part of `req` (same client, transport, EDNS);
+    /// error rcodes come back as replies with no records.
+    async fn lookup(&self, req: &Request, name: Name, qtype: RecordType) -> Message;
+}
+
 /// The transport a query came in on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Transport {
@@ -26,7 +35,7 @@ impl Transport {
 
 /// One query on its way down the chain. Plugins may change `query` (rewrite does); the server
 /// always answers with the question the client sent.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Request {
     /// Header of the query (ID, opcode, RD, CD, ...).
     pub metadata: Metadata,
@@ -47,6 +56,8 @@ pub struct Request {
     /// The plugin that wrote the reply, set by [`crate::Next`] as the answer comes back up
     /// (the `plugin` label of `coredns_dns_responses_total`).
     pub responder: Option<&'static str>,
+    /// The server, for plugins that resolve names through it again.
+    pub server_lookup: Option<std::sync::Arc<dyn Lookup>>,
 }
 
 impl Request {

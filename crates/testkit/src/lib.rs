@@ -8,8 +8,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+pub mod apiserver;
 mod upstream;
 
+pub use apiserver::FakeApiServer;
 pub use upstream::{Behaviour, FakeUpstream, Received};
 
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
@@ -270,6 +272,7 @@ pub fn request(name: &str, rtype: RecordType) -> clusterdns_plugin::Request {
         zone: std::sync::Arc::from("."),
         received: Instant::now(),
         responder: None,
+        server_lookup: None,
     }
 }
 

@@ -1,0 +1,316 @@
+//! The index queries read: an immutable snapshot of persistent maps, swapped whole on change.
+//! The watchers' side (`Store`) updates its own copy in place, cost in proportion to what
+//! changed (imbl's maps share structure), and publishes it by cloning (O(1)).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use arc_swap::ArcSwap;
+
+use crate::objects::{Pod, Service, Slice};
+
+/// (namespace, name).
+pub type Key = (Arc<str>, Arc<str>);
+
+/// What queries see.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub services: imbl::HashMap<Key, Arc<Service>>,
+    /// Slices by the (namespace, service) they belong to; the service need not exist.
+    pub endpoints: imbl::HashMap<Key, Arc<[Arc<Slice>]>>,
+    /// The first service with each cluster IP, for PTRs.
+    pub cluster_ips: imbl::HashMap<IpAddr, Key>,
+    /// The (namespace, service) of every slice holding an address, for PTRs.
+    pub endpoint_ips: imbl::HashMap<IpAddr, Arc<[Key]>>,
+    pub namespaces: imbl::HashSet<Arc<str>>,
+    /// Pod IPs and the namespaces of the pods that have them (`pods verified`).
+    pub pods: imbl::HashMap<IpAddr, Arc<[Arc<str>]>>,
+    /// Unix time of the last change: the SOA serial.
+    pub serial: u32,
+}
+
+impl Snapshot {
+    /// The slices of a service (empty if none).
+    pub fn slices(&self, namespace: &str, service: &str) -> &[Arc<Slice>] {
+        self.endpoints
+            .get(&(Arc::from(namespace), Arc::from(service)))
+            .map_or(&[], |s| s)
+    }
+
+    pub fn service(&self, namespace: &str, name: &str) -> Option<&Arc<Service>> {
+        self.services.get(&(Arc::from(namespace), Arc::from(name)))
+    }
+}
+
+/// The published snapshot, shared by the handler (reads) and the watchers (writes).
+pub type Published = Arc<ArcSwap<Snapshot>>;
+
+/// The watchers' working copy, with what the snapshot does not need: raw slices by name.
+#[derive(Default)]
+pub struct Store {
+    snap: Snapshot,
+    /// Slices by (namespace, slice name).
+    slices: HashMap<Key, Arc<Slice>>,
+    /// Slice names by the (namespace, service) they belong to.
+    slices_of: HashMap<Key, Vec<Arc<str>>>,
+    /// Pods by (namespace, name), for their IPs, and by IP.
+    pods: HashMap<Key, IpAddr>,
+    pods_at: HashMap<IpAddr, Vec<Key>>,
+}
+
+fn key(namespace: &Arc<str>, name: &Arc<str>) -> Key {
+    (namespace.clone(), name.clone())
+}
+
+fn now() -> u32 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX))
+}
+
+impl Store {
+    /// The snapshot to publish.
+    pub fn snapshot(&self) -> Snapshot {
+        self.snap.clone()
+    }
+
+    fn touched(&mut self) {
+        self.snap.serial = now();
+    }
+
+    pub fn apply_service(&mut self, s: Service) {
+        let k = key(&s.namespace, &s.name);
+        if self.snap.services.get(&k).is_some_and(|old| **old == s) {
+            return;
+        }
+        self.delete_service(&k);
+        if let crate::objects::ServiceKind::ClusterIp(ips) = &s.kind {
+            for ip in ips {
+                self.snap.cluster_ips.entry(*ip).or_insert_with(|| k.clone());
+            }
+        }
+        self.snap.services.insert(k, Arc::new(s));
+        self.touched();
+    }
+
+    pub fn delete_service(&mut self, k: &Key) {
+        let Some(old) = self.snap.services.remove(k) else {
+            return;
+        };
+        if let crate::objects::ServiceKind::ClusterIp(ips) = &old.kind {
+            for ip in ips {
+                if self.snap.cluster_ips.get(ip) == Some(k) {
+                    self.snap.cluster_ips.remove(ip);
+                }
+            }
+        }
+        self.touched();
+    }
+
+    pub fn apply_slice(&mut self, s: Slice) {
+        let k = key(&s.namespace, &s.name);
+        if self.slices.get(&k).is_some_and(|old| **old == s) {
+            return;
+        }
+        let s = Arc::new(s);
+        let old = self.slices.insert(k, s.clone());
+        if let Some(old) = &old {
+            self.unlist(old);
+        }
+        self.slices_of
+            .entry(key(&s.namespace, &s.service))
+            .or_default()
+            .push(s.name.clone());
+        self.reindex_slice(old.as_deref(), Some(&s));
+    }
+
+    pub fn delete_slice(&mut self, k: &Key) {
+        if let Some(old) = self.slices.remove(k) {
+            self.unlist(&old);
+            self.reindex_slice(Some(&old), None);
+        }
+    }
+
+    fn unlist(&mut self, s: &Slice) {
+        let svc = key(&s.namespace, &s.service);
+        if let Some(names) = self.slices_of.get_mut(&svc) {
+            names.retain(|n| *n != s.name);
+            if names.is_empty() {
+                self.slices_of.remove(&svc);
+            }
+        }
+    }
+
+    /// Rebuilds the endpoints of the service(s) the old and new slice belong to, and the IP
+    /// index for their addresses: work in proportion to that service, not to the cluster.
+    fn reindex_slice(&mut self, old: Option<&Slice>, new: Option<&Arc<Slice>>) {
+        let mut services: Vec<Key> = Vec::new();
+        for s in old.into_iter().chain(new.map(|s| &**s)) {
+            let svc = key(&s.namespace, &s.service);
+            if !services.contains(&svc) {
+                services.push(svc);
+            }
+        }
+        let mut ips: Vec<IpAddr> = Vec::new();
+        for s in old.into_iter().chain(new.map(|s| &**s)) {
+            ips.extend(s.addresses.iter().map(|a| a.ip));
+        }
+        for svc in &services {
+            let slices: Vec<Arc<Slice>> = self
+                .slices_of
+                .get(svc)
+                .into_iter()
+                .flatten()
+                .filter_map(|name| self.slices.get(&(svc.0.clone(), name.clone())).cloned())
+                .collect();
+            if slices.is_empty() {
+                self.snap.endpoints.remove(svc);
+            } else {
+                self.snap.endpoints.insert(svc.clone(), slices.into());
+            }
+        }
+        for ip in ips {
+            let mut holders: Vec<Key> = Vec::new();
+            for svc in self
+                .snap
+                .endpoint_ips
+                .get(&ip)
+                .map(|h| h.to_vec())
+                .unwrap_or_default()
+                .into_iter()
+                .chain(services.iter().cloned())
+            {
+                let holds = self
+                    .snap
+                    .endpoints
+                    .get(&svc)
+                    .is_some_and(|slices| slices.iter().any(|s| s.addresses.iter().any(|a| a.ip == ip)));
+                if holds && !holders.contains(&svc) {
+                    holders.push(svc);
+                }
+            }
+            if holders.is_empty() {
+                self.snap.endpoint_ips.remove(&ip);
+            } else {
+                self.snap.endpoint_ips.insert(ip, holders.into());
+            }
+        }
+        self.touched();
+    }
+
+    pub fn apply_namespace(&mut self, name: Arc<str>) {
+        if self.snap.namespaces.insert(name).is_none() {
+            self.touched();
+        }
+    }
+
+    pub fn delete_namespace(&mut self, name: &str) {
+        if self.snap.namespaces.remove(name).is_some() {
+            self.touched();
+        }
+    }
+
+    pub fn apply_pod(&mut self, p: Pod) {
+        let k = key(&p.namespace, &p.name);
+        if self.pods.get(&k).copied() == p.ip {
+            return;
+        }
+        self.delete_pod(&k);
+        if let Some(ip) = p.ip {
+            self.pods.insert(k.clone(), ip);
+            self.pods_at.entry(ip).or_default().push(k);
+            self.republish_pod_ip(ip);
+        }
+    }
+
+    pub fn delete_pod(&mut self, k: &Key) {
+        let Some(ip) = self.pods.remove(k) else { return };
+        if let Some(keys) = self.pods_at.get_mut(&ip) {
+            keys.retain(|x| x != k);
+            if keys.is_empty() {
+                self.pods_at.remove(&ip);
+            }
+        }
+        self.republish_pod_ip(ip);
+    }
+
+    fn republish_pod_ip(&mut self, ip: IpAddr) {
+        match self.pods_at.get(&ip) {
+            Some(keys) => {
+                let namespaces: Vec<Arc<str>> = keys.iter().map(|(ns, _)| ns.clone()).collect();
+                self.snap.pods.insert(ip, namespaces.into());
+            }
+            None => {
+                self.snap.pods.remove(&ip);
+            }
+        }
+        self.touched();
+    }
+
+    /// Replaces every object of one kind at once (a relist): the new list is applied in full
+    /// before anything is published, so queries never see half of it.
+    pub fn replace_services(&mut self, services: Vec<Service>) {
+        let keep: std::collections::HashSet<Key> =
+            services.iter().map(|s| key(&s.namespace, &s.name)).collect();
+        let gone: Vec<Key> = self
+            .snap
+            .services
+            .keys()
+            .filter(|k| !keep.contains(*k))
+            .cloned()
+            .collect();
+        for k in gone {
+            self.delete_service(&k);
+        }
+        for s in services {
+            self.apply_service(s);
+        }
+    }
+
+    pub fn replace_slices(&mut self, slices: Vec<Slice>) {
+        let keep: std::collections::HashSet<Key> =
+            slices.iter().map(|s| key(&s.namespace, &s.name)).collect();
+        let gone: Vec<Key> = self
+            .slices
+            .keys()
+            .filter(|k| !keep.contains(*k))
+            .cloned()
+            .collect();
+        for k in gone {
+            self.delete_slice(&k);
+        }
+        for s in slices {
+            self.apply_slice(s);
+        }
+    }
+
+    pub fn replace_namespaces(&mut self, names: Vec<Arc<str>>) {
+        let keep: std::collections::HashSet<Arc<str>> = names.iter().cloned().collect();
+        let gone: Vec<Arc<str>> = self
+            .snap
+            .namespaces
+            .iter()
+            .filter(|n| !keep.contains(*n))
+            .cloned()
+            .collect();
+        for n in gone {
+            self.delete_namespace(&n);
+        }
+        for n in names {
+            self.apply_namespace(n);
+        }
+    }
+
+    pub fn replace_pods(&mut self, pods: Vec<Pod>) {
+        let keep: std::collections::HashSet<Key> = pods.iter().map(|p| key(&p.namespace, &p.name)).collect();
+        let gone: Vec<Key> = self.pods.keys().filter(|k| !keep.contains(*k)).cloned().collect();
+        for k in gone {
+            self.delete_pod(&k);
+        }
+        for p in pods {
+            self.apply_pod(p);
+        }
+    }
+}

@@ -1,0 +1,19 @@
+//! The `kubernetes` directive: the Kubernetes DNS spec, answered from watched objects exactly as
+//! CoreDNS's kubernetes plugin does.
+
+mod client;
+mod index;
+mod kubernetes;
+mod metrics;
+mod names;
+mod objects;
+mod setup;
+#[cfg(test)]
+mod tests;
+mod watch;
+mod watcher;
+
+pub use index::{Published, Snapshot, Store};
+pub use kubernetes::Kubernetes;
+pub use objects::{Address, Pod, Port, Service, ServiceKind, Slice};
+pub use setup::{ApiSource, Config, PodMode, parse, setup};

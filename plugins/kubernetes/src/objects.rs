@@ -1,0 +1,304 @@
+//! Slim copies of the Kubernetes objects DNS needs, made from the API's objects: memory in big
+//! clusters is where CoreDNS hurts, so nothing else is kept. Bad data is skipped with a warning.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use clusterdns_plugin::clog;
+use k8s_openapi::api::core::v1::{Namespace as K8sNamespace, Pod as K8sPod, Service as K8sService};
+use k8s_openapi::api::discovery::v1::EndpointSlice as K8sEndpointSlice;
+
+/// The label that ties an EndpointSlice to its Service.
+pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
+
+/// A named port (`name` may be empty).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Port {
+    pub name: Arc<str>,
+    /// Lower case: `tcp`, `udp`, `sctp`.
+    pub protocol: Arc<str>,
+    /// -1 for a slice without ports (CoreDNS's sentinel: no SRV).
+    pub port: i32,
+}
+
+impl Port {
+    /// A port as the API gives it: no name is `""`, no protocol is TCP.
+    fn new(name: Option<&str>, protocol: Option<&str>, port: i32) -> Self {
+        Port {
+            name: Arc::from(name.unwrap_or("")),
+            protocol: Arc::from(protocol.unwrap_or("TCP").to_ascii_lowercase()),
+            port,
+        }
+    }
+}
+
+/// What a Service resolves to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServiceKind {
+    /// Its cluster IPs (one per family).
+    ClusterIp(Vec<IpAddr>),
+    Headless,
+    ExternalName(String),
+}
+
+/// A Service, slim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Service {
+    pub namespace: Arc<str>,
+    pub name: Arc<str>,
+    pub kind: ServiceKind,
+    pub ports: Vec<Port>,
+    /// Whether the service selects pods (for the programming-duration metric's label).
+    pub has_selector: bool,
+}
+
+impl Service {
+    /// The `service_kind` label of `coredns_kubernetes_dns_programming_duration_seconds`.
+    pub fn metric_kind(&self) -> &'static str {
+        match (&self.kind, self.has_selector) {
+            (ServiceKind::Headless, true) => "headless_with_selector",
+            (ServiceKind::Headless, false) => "headless_without_selector",
+            _ => "cluster_ip",
+        }
+    }
+}
+
+/// One ready address of an EndpointSlice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Address {
+    pub ip: IpAddr,
+    /// The endpoint's `hostname`, if it is a valid DNS label.
+    pub hostname: Option<Arc<str>>,
+    /// The pod's name (`targetRef`), for `endpoint_pod_names`, if shorter than 64 characters.
+    pub pod_name: Option<Arc<str>>,
+}
+
+impl Address {
+    /// The name of the endpoint under its service: its hostname, else with `endpoint_pod_names`
+    /// the pod name, else the dashed IP (1.11.3: IPv6 `fd00::` gives `fd00--`, no `0` added).
+    pub fn hostname(&self, pod_names: bool) -> String {
+        if let Some(h) = &self.hostname {
+            return h.to_string();
+        }
+        if pod_names && let Some(p) = &self.pod_name {
+            return p.to_string();
+        }
+        match self.ip {
+            IpAddr::V4(v4) => v4.to_string().replace('.', "-"),
+            IpAddr::V6(v6) => v6.to_string().replace(':', "-"),
+        }
+    }
+}
+
+/// An EndpointSlice, slim: its service, ready addresses and ports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Slice {
+    pub namespace: Arc<str>,
+    pub name: Arc<str>,
+    /// The `kubernetes.io/service-name` label.
+    pub service: Arc<str>,
+    pub addresses: Vec<Address>,
+    pub ports: Vec<Port>,
+}
+
+/// A pod's IP (only `status.podIP`, as CoreDNS indexes), for `pods verified`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pod {
+    pub namespace: Arc<str>,
+    pub name: Arc<str>,
+    pub ip: Option<IpAddr>,
+}
+
+fn is_dns_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() < 64
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+fn name_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> (Arc<str>, Arc<str>) {
+    (
+        Arc::from(meta.namespace.as_deref().unwrap_or("")),
+        Arc::from(meta.name.as_deref().unwrap_or("")),
+    )
+}
+
+impl Service {
+    /// The slim Service, or None for one DNS cannot use.
+    pub fn from_api(s: &K8sService) -> Option<Service> {
+        let (namespace, name) = name_of(&s.metadata);
+        let spec = s.spec.as_ref()?;
+        let ports = spec
+            .ports
+            .iter()
+            .flatten()
+            .map(|p| Port::new(p.name.as_deref(), p.protocol.as_deref(), p.port))
+            .collect();
+        let kind = if spec.type_.as_deref() == Some("ExternalName") {
+            ServiceKind::ExternalName(spec.external_name.clone().unwrap_or_default())
+        } else if spec.cluster_ip.as_deref() == Some("None") {
+            ServiceKind::Headless
+        } else {
+            // Dual-stack services list both families in clusterIPs; older objects only clusterIP.
+            let ips: Vec<IpAddr> = match &spec.cluster_ips {
+                Some(ips) if !ips.is_empty() => ips
+                    .iter()
+                    .filter_map(|ip| parse_ip(ip, &namespace, &name))
+                    .collect(),
+                _ => spec
+                    .cluster_ip
+                    .iter()
+                    .filter_map(|ip| parse_ip(ip, &namespace, &name))
+                    .collect(),
+            };
+            if ips.is_empty() {
+                return None;
+            }
+            ServiceKind::ClusterIp(ips)
+        };
+        let has_selector = spec.selector.as_ref().is_some_and(|s| !s.is_empty());
+        Some(Service {
+            namespace,
+            name,
+            kind,
+            ports,
+            has_selector,
+        })
+    }
+}
+
+fn parse_ip(ip: &str, namespace: &str, name: &str) -> Option<IpAddr> {
+    match ip.parse() {
+        Ok(ip) => Some(ip),
+        Err(_) => {
+            clog::warning(
+                Some("kubernetes"),
+                format_args!("skipping invalid IP {ip:?} of {namespace}/{name}"),
+            );
+            None
+        }
+    }
+}
+
+impl Slice {
+    /// The slim slice, or None for one without the service-name label.
+    pub fn from_api(s: &K8sEndpointSlice) -> Option<Slice> {
+        let (namespace, name) = name_of(&s.metadata);
+        let Some(service) = s.metadata.labels.as_ref().and_then(|l| l.get(SERVICE_NAME_LABEL)) else {
+            clog::warning(
+                Some("kubernetes"),
+                format_args!(
+                    "skipping EndpointSlice {namespace}/{name} without the {SERVICE_NAME_LABEL} label"
+                ),
+            );
+            return None;
+        };
+        let ports: Vec<Port> = s
+            .ports
+            .iter()
+            .flatten()
+            .map(|p| Port::new(p.name.as_deref(), p.protocol.as_deref(), p.port.unwrap_or(-1)))
+            .collect();
+        // No ports: CoreDNS's sentinel port -1, so addresses answer A but no SRV.
+        let ports = if ports.is_empty() {
+            vec![Port {
+                name: Arc::from(""),
+                protocol: Arc::from(""),
+                port: -1,
+            }]
+        } else {
+            ports
+        };
+        let mut addresses = Vec::new();
+        for e in &s.endpoints {
+            // Ready unless it says it is not (a nil condition counts as ready).
+            if e.conditions.as_ref().and_then(|c| c.ready) == Some(false) {
+                continue;
+            }
+            let hostname = e.hostname.as_deref().and_then(|h| {
+                if is_dns_label(h) {
+                    Some(Arc::from(h))
+                } else {
+                    clog::warning(
+                        Some("kubernetes"),
+                        format_args!("ignoring hostname {h:?} in {namespace}/{name}: not a DNS label"),
+                    );
+                    None
+                }
+            });
+            let pod_name = e
+                .target_ref
+                .as_ref()
+                .and_then(|t| t.name.as_deref())
+                .filter(|n| n.len() < 64)
+                .map(Arc::from);
+            for a in &e.addresses {
+                if let Some(ip) = parse_ip(a, &namespace, &name) {
+                    addresses.push(Address {
+                        ip,
+                        hostname: hostname.clone(),
+                        pod_name: pod_name.clone(),
+                    });
+                }
+            }
+        }
+        Some(Slice {
+            namespace,
+            name,
+            service: Arc::from(service.as_str()),
+            addresses,
+            ports,
+        })
+    }
+}
+
+impl Pod {
+    /// The slim pod; pods that finished or are being deleted have no IP for DNS (CoreDNS).
+    pub fn from_api(p: &K8sPod) -> Pod {
+        let (namespace, name) = name_of(&p.metadata);
+        let status = p.status.as_ref();
+        let phase = status.and_then(|s| s.phase.as_deref());
+        let live = p.metadata.deletion_timestamp.is_none()
+            && !matches!(phase, Some("Succeeded" | "Failed" | "Unknown"));
+        let ip = status
+            .and_then(|s| s.pod_ip.as_deref())
+            .filter(|_| live)
+            .and_then(|ip| ip.parse().ok());
+        Pod { namespace, name, ip }
+    }
+}
+
+/// A namespace's name.
+pub fn namespace_name(n: &K8sNamespace) -> Arc<str> {
+    Arc::from(n.metadata.name.as_deref().unwrap_or(""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dashed_hostnames() {
+        let a = |ip: &str| Address {
+            ip: ip.parse().expect("ip"),
+            hostname: None,
+            pod_name: Some(Arc::from("web-0")),
+        };
+        assert_eq!(a("10.244.0.20").hostname(false), "10-244-0-20");
+        assert_eq!(a("fd00:10:244:3::").hostname(false), "fd00-10-244-3--");
+        assert_eq!(a("5678:abcd::1").hostname(false), "5678-abcd--1");
+        assert_eq!(a("10.244.0.20").hostname(true), "web-0");
+    }
+
+    #[test]
+    fn labels() {
+        assert!(is_dns_label("web-0"));
+        assert!(
+            !is_dns_label("Web_0")
+                && !is_dns_label("-a")
+                && !is_dns_label(&"a".repeat(64))
+                && !is_dns_label("")
+        );
+    }
+}

@@ -1,0 +1,79 @@
+//! The service that runs the watchers, and holds the server's start until the API is synced or
+//! `startup_timeout` passed (CoreDNS's start-up, its log lines included).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use clusterdns_plugin::{Phase, Service, ServiceContext, clog};
+
+use crate::index::Published;
+use crate::setup::{Config, PodMode};
+use crate::watch::{Watch, run};
+
+/// Watches the API for one `kubernetes` block.
+pub struct Watcher {
+    config: Config,
+    index: Published,
+    synced: Arc<AtomicBool>,
+}
+
+impl Watcher {
+    pub fn new(config: Config, index: Published, synced: Arc<AtomicBool>) -> Self {
+        Self {
+            config,
+            index,
+            synced,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Service for Watcher {
+    fn key(&self) -> String {
+        format!("kubernetes {:p}", Arc::as_ptr(&self.index))
+    }
+
+    async fn start(self: Arc<Self>, ctx: ServiceContext) -> Result<(), String> {
+        let client = crate::client::client(&self.config.source)
+            .await
+            .map_err(|e| format!("plugin/kubernetes: {e}"))?;
+        let watch = Watch {
+            client,
+            labels: self.config.labels.clone(),
+            namespace_labels: self.config.namespace_labels.clone(),
+            endpoints: !self.config.noendpoints,
+            pods: self.config.pods == PodMode::Verified,
+        };
+        let (index, synced, mut phase) = (self.index.clone(), self.synced.clone(), ctx.phase.clone());
+        tokio::spawn(async move {
+            tokio::select! {
+                () = run(watch, index, synced) => {}
+                _ = async {
+                    while phase.changed().await.is_ok() && *phase.borrow() != Phase::Stopped {}
+                } => {}
+            }
+        });
+        // Hold the start until synced, at most startup_timeout.
+        let start = Instant::now();
+        let mut logged = start;
+        while !self.synced.load(Ordering::Acquire) {
+            if start.elapsed() >= self.config.startup_timeout {
+                clog::warning(
+                    Some("kubernetes"),
+                    format_args!("starting server with unsynced Kubernetes API"),
+                );
+                break;
+            }
+            if logged.elapsed() >= Duration::from_millis(500) {
+                clog::info(
+                    Some("kubernetes"),
+                    format_args!("waiting for Kubernetes API before starting server"),
+                );
+                logged = Instant::now();
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(())
+    }
+}

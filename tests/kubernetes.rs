@@ -1,0 +1,336 @@
+//! End to end: the kubernetes plugin in the real binary, kube-rs against the test API server.
+
+use std::time::{Duration, Instant};
+
+use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::RecordType;
+use testkit::apiserver::{endpoint_slice, external_name, namespace, service};
+use testkit::{
+    FakeApiServer, FakeUpstream, Server, TempDir, free_port, http_get, local, query, rr, tcp, udp,
+};
+
+const BIN: &str = env!("CARGO_BIN_EXE_clusterdns");
+
+fn cluster(api: &FakeApiServer) {
+    for ns in ["default", "kube-system"] {
+        api.apply(namespace(ns));
+    }
+    api.apply(service("default", "web", "10.96.0.20", &[("http", "TCP", 80)]));
+    api.apply(service("default", "db", "None", &[("pg", "TCP", 5432)]));
+    api.apply(endpoint_slice(
+        "default",
+        "db-abc",
+        "db",
+        &[
+            ("10.244.0.11", Some("db-0"), true),
+            ("10.244.0.12", Some("db-1"), true),
+            ("10.244.0.13", None, false),
+        ],
+        &[("pg", "TCP", 5432)],
+    ));
+    api.apply(external_name("default", "ext", "outside.example"));
+}
+
+fn answers(m: &Message) -> Vec<String> {
+    m.answers
+        .iter()
+        .map(|a| format!("{} {} {}", a.name, a.record_type(), a.data))
+        .collect()
+}
+
+/// Polls until `check` holds for the answer to `name`; returns how long that took.
+fn until(port: u16, name: &str, t: RecordType, check: impl Fn(&Message) -> bool) -> Duration {
+    until_within(Duration::from_secs(5), port, name, t, check)
+}
+
+/// As [`until`], waiting at most `limit`.
+fn until_within(
+    limit: Duration,
+    port: u16,
+    name: &str,
+    t: RecordType,
+    check: impl Fn(&Message) -> bool,
+) -> Duration {
+    let start = Instant::now();
+    loop {
+        let r = udp(local(port), &query(name, t, None));
+        if check(&r) {
+            return start.elapsed();
+        }
+        assert!(start.elapsed() < limit, "{name} {t}: still {r:?}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+fn start(api: &FakeApiServer, dir: &TempDir, client: &str, extra: &str) -> (Server, u16, u16) {
+    let (port, ready) = (free_port(), free_port());
+    let client = if client == "kubeconfig" {
+        format!("kubeconfig {}", api.kubeconfig(dir).display())
+    } else {
+        format!("endpoint {}", api.url())
+    };
+    let corefile = format!(
+        "cluster.local:{port} in-addr.arpa:{port} {{\n bind 127.0.0.1\n ready 127.0.0.1:{ready}\n errors\n kubernetes cluster.local in-addr.arpa {{\n  {client}\n  {extra}\n }}\n}}\n"
+    );
+    (Server::start(BIN, &corefile, port), port, ready)
+}
+
+#[test]
+fn kubeconfig_sync_answers_and_changes() {
+    let api = FakeApiServer::start();
+    cluster(&api);
+    let dir = TempDir::new("k8s");
+    let (_server, port, ready) = start(&api, &dir, "kubeconfig", "");
+    assert_eq!(http_get(ready, "/ready"), Some((200, "OK".into())));
+    // Initial sync: a ClusterIP service over UDP and TCP, headless ready endpoints, PTR.
+    let r = udp(
+        local(port),
+        &query("web.default.svc.cluster.local.", RecordType::A, None),
+    );
+    assert_eq!(answers(&r), ["web.default.svc.cluster.local. A 10.96.0.20"]);
+    assert!(r.metadata.authoritative && !r.metadata.recursion_available);
+    let r = tcp(
+        local(port),
+        &[query("db.default.svc.cluster.local.", RecordType::A, None)],
+    )
+    .remove(0);
+    assert_eq!(
+        answers(&r),
+        [
+            "db.default.svc.cluster.local. A 10.244.0.11",
+            "db.default.svc.cluster.local. A 10.244.0.12"
+        ]
+    );
+    let r = udp(
+        local(port),
+        &query("11.0.244.10.in-addr.arpa.", RecordType::PTR, None),
+    );
+    assert_eq!(
+        answers(&r),
+        ["11.0.244.10.in-addr.arpa. PTR db-0.db.default.svc.cluster.local."]
+    );
+    let r = udp(
+        local(port),
+        &query("nope.default.svc.cluster.local.", RecordType::A, None),
+    );
+    assert_eq!(r.metadata.response_code, ResponseCode::NXDomain);
+    assert!(
+        api.count("watch=true") >= 3,
+        "{:?}",
+        api.requests.lock().map(|r| r.clone())
+    );
+
+    // A service added, an endpoint removed, a namespace deleted: each visible shortly.
+    api.apply(service("default", "new", "10.96.0.30", &[("http", "TCP", 80)]));
+    let added = until(port, "new.default.svc.cluster.local.", RecordType::A, |r| {
+        r.answers.len() == 1
+    });
+    api.apply(endpoint_slice(
+        "default",
+        "db-abc",
+        "db",
+        &[("10.244.0.11", Some("db-0"), true)],
+        &[("pg", "TCP", 5432)],
+    ));
+    let removed = until(port, "db.default.svc.cluster.local.", RecordType::A, |r| {
+        r.answers.len() == 1
+    });
+    api.apply(namespace("doomed"));
+    api.apply(service("doomed", "svc", "10.96.0.40", &[("http", "TCP", 80)]));
+    until(port, "svc.doomed.svc.cluster.local.", RecordType::A, |r| {
+        r.answers.len() == 1
+    });
+    api.delete("Namespace", "", "doomed");
+    let deleted = until(port, "svc.doomed.svc.cluster.local.", RecordType::A, |r| {
+        r.metadata.response_code == ResponseCode::NXDomain
+    });
+    eprintln!(
+        "visible after: service added {added:?}, endpoint removed {removed:?}, namespace deleted {deleted:?}"
+    );
+}
+
+#[test]
+fn endpoint_url_watch_drops_410_and_outage() {
+    let api = FakeApiServer::start();
+    cluster(&api);
+    let dir = TempDir::new("k8s-endpoint");
+    let (_server, port, _) = start(&api, &dir, "endpoint", "");
+    until(port, "web.default.svc.cluster.local.", RecordType::A, |r| {
+        r.answers.len() == 1
+    });
+
+    // A dropped watch: kube-rs watches again from its last version; changes still arrive.
+    api.drop_watches();
+    api.apply(service(
+        "default",
+        "after-drop",
+        "10.96.0.50",
+        &[("http", "TCP", 80)],
+    ));
+    until(
+        port,
+        "after-drop.default.svc.cluster.local.",
+        RecordType::A,
+        |r| r.answers.len() == 1,
+    );
+
+    // History compacted: resuming watches get 410 Expired, list again and converge.
+    let lists = api.lists("/api/v1/services");
+    api.compact();
+    api.apply(service(
+        "default",
+        "after-410",
+        "10.96.0.60",
+        &[("http", "TCP", 80)],
+    ));
+    until(port, "after-410.default.svc.cluster.local.", RecordType::A, |r| {
+        r.answers.len() == 1
+    });
+    assert!(api.lists("/api/v1/services") > lists, "no relist after 410");
+
+    // Injected 5xx are retried.
+    api.fail_next(3);
+    api.drop_watches();
+    api.apply(service(
+        "default",
+        "after-5xx",
+        "10.96.0.70",
+        &[("http", "TCP", 80)],
+    ));
+    until(port, "after-5xx.default.svc.cluster.local.", RecordType::A, |r| {
+        r.answers.len() == 1
+    });
+
+    // A 20 s API outage: the last good view keeps answering throughout.
+    api.set_outage(true);
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(20) {
+        let r = udp(
+            local(port),
+            &query("web.default.svc.cluster.local.", RecordType::A, None),
+        );
+        assert_eq!(
+            answers(&r),
+            ["web.default.svc.cluster.local. A 10.96.0.20"],
+            "during the outage at {:?}",
+            start.elapsed()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    api.set_outage(false);
+    api.apply(service(
+        "default",
+        "after-outage",
+        "10.96.0.80",
+        &[("http", "TCP", 80)],
+    ));
+    until(
+        port,
+        "after-outage.default.svc.cluster.local.",
+        RecordType::A,
+        |r| r.answers.len() == 1,
+    );
+}
+
+#[test]
+fn servfail_and_not_ready_until_synced() {
+    let api = FakeApiServer::start();
+    cluster(&api);
+    api.set_outage(true);
+    let dir = TempDir::new("k8s-unsynced");
+    let (server, port, ready) = start(&api, &dir, "endpoint", "startup_timeout 1s");
+    server
+        .wait_for_line(
+            "starting server with unsynced Kubernetes API",
+            Duration::from_secs(3),
+        )
+        .expect("warning");
+    let r = udp(
+        local(port),
+        &query("web.default.svc.cluster.local.", RecordType::A, None),
+    );
+    assert_eq!(r.metadata.response_code, ResponseCode::ServFail);
+    assert_eq!(
+        r.authorities.first().map(|a| a.record_type()),
+        Some(RecordType::SOA)
+    );
+    assert_eq!(http_get(ready, "/ready"), Some((503, "kubernetes".into())));
+    api.set_outage(false);
+    until(port, "web.default.svc.cluster.local.", RecordType::A, |r| {
+        r.answers.len() == 1
+    });
+    assert_eq!(http_get(ready, "/ready"), Some((200, "OK".into())));
+    let r = udp(
+        local(port),
+        &query("nope.default.svc.cluster.local.", RecordType::A, None),
+    );
+    assert_eq!(r.metadata.response_code, ResponseCode::NXDomain);
+}
+
+/// kubeadm's Corefile (Corefile.example) with only addresses changed for the test.
+#[test]
+fn kubeadm_corefile_end_to_end() {
+    let api = FakeApiServer::start();
+    cluster(&api);
+    let up = FakeUpstream::start();
+    up.add(rr("outside.example. 300 A 203.0.113.9"));
+    up.add(rr("www.example.org. 300 A 198.51.100.1"));
+    let dir = TempDir::new("kubeadm");
+    let (port, health, ready, metrics) = (free_port(), free_port(), free_port(), free_port());
+    let example = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Corefile.example"))
+        .expect("Corefile.example");
+    let corefile = example
+        .replace(".:53 {", &format!(".:{port} {{\n    bind 127.0.0.1"))
+        .replace("    health {", &format!("    health 127.0.0.1:{health} {{"))
+        .replace("    ready\n", &format!("    ready 127.0.0.1:{ready}\n"))
+        .replace(
+            "       pods insecure",
+            &format!(
+                "       kubeconfig {}\n       pods insecure",
+                api.kubeconfig(&dir).display()
+            ),
+        )
+        .replace("prometheus :9153", &format!("prometheus 127.0.0.1:{metrics}"))
+        .replace("forward . /etc/resolv.conf", &format!("forward . {}", up.addr));
+    let _server = Server::start(BIN, &corefile, port);
+    assert_eq!(http_get(health, "/health").map(|r| r.0), Some(200));
+    assert_eq!(http_get(ready, "/ready"), Some((200, "OK".into())));
+    let r = udp(
+        local(port),
+        &query("web.default.svc.cluster.local.", RecordType::A, None),
+    );
+    assert_eq!(answers(&r), ["web.default.svc.cluster.local. A 10.96.0.20"]);
+    assert_eq!(r.answers[0].ttl, 30);
+    // The ExternalName's target through forward; the cache caps TTLs at 30 (1.11.3).
+    let r = udp(
+        local(port),
+        &query("ext.default.svc.cluster.local.", RecordType::A, None),
+    );
+    assert_eq!(
+        answers(&r),
+        [
+            "ext.default.svc.cluster.local. CNAME outside.example.",
+            "outside.example. A 203.0.113.9"
+        ]
+    );
+    assert!(r.answers.iter().all(|a| a.ttl <= 30));
+    let r = udp(local(port), &query("www.example.org.", RecordType::A, None));
+    assert_eq!(answers(&r), ["www.example.org. A 198.51.100.1"]);
+    // dns-version goes out with the cache's TTL, not 28800 (1.11.3).
+    let r = udp(
+        local(port),
+        &query("dns-version.cluster.local.", RecordType::TXT, None),
+    );
+    assert_eq!(r.answers.first().map(|a| a.ttl), Some(30));
+    // Reverse misses fall through to forward (kubeadm's fallthrough in-addr.arpa ip6.arpa).
+    udp(
+        local(port),
+        &query("9.9.9.9.in-addr.arpa.", RecordType::PTR, None),
+    );
+    assert_eq!(up.count("9.9.9.9.in-addr.arpa."), 1);
+    let scrape = http_get(metrics, "/metrics").expect("metrics").1;
+    assert!(
+        scrape.contains("coredns_dns_responses_total{plugin=\"kubernetes\""),
+        "{scrape}"
+    );
+}
