@@ -404,3 +404,47 @@ impl Drop for TempDir {
 pub fn local(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }
+
+/// Where a test runs kubeadm's Corefile: its own ports, the test API server, a test upstream.
+pub struct KubeadmHost<'a> {
+    pub port: u16,
+    pub health: u16,
+    pub ready: u16,
+    pub metrics: u16,
+    pub kubeconfig: &'a std::path::Path,
+    pub upstream: SocketAddr,
+}
+
+/// kubeadm's Corefile with only its addresses changed for a test host: the DNS port bound to
+/// 127.0.0.1, health/ready/metrics on given ports, the API server by kubeconfig, forward to a
+/// test upstream. Everything else stays as written.
+pub fn kubeadm_corefile(original: &str, host: &KubeadmHost<'_>) -> String {
+    let replaced = original
+        .replace(".:53 {", &format!(".:{} {{\n    bind 127.0.0.1", host.port))
+        .replace(
+            "    health {",
+            &format!("    health 127.0.0.1:{} {{", host.health),
+        )
+        .replace("    ready\n", &format!("    ready 127.0.0.1:{}\n", host.ready))
+        .replace(
+            "       pods insecure",
+            &format!(
+                "       kubeconfig {}\n       pods insecure",
+                host.kubeconfig.display()
+            ),
+        )
+        .replace(
+            "prometheus :9153",
+            &format!("prometheus 127.0.0.1:{}", host.metrics),
+        )
+        .replace(
+            "forward . /etc/resolv.conf",
+            &format!("forward . {}", host.upstream),
+        );
+    assert_eq!(
+        replaced.matches("127.0.0.1").count(),
+        5,
+        "kubeadm's Corefile changed shape:\n{replaced}"
+    );
+    replaced
+}
