@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# Benchmarks clusterdns side by side with Knot DNS (authoritative) and Unbound (cache) on this
+# host's loopback. The server under test is pinned to core 0; dnsperf and upstreams to core 1.
+#   N=10000 DUR=10 bash bench/run.sh
+# Prints one table; see bench/README.md for what each figure means.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${N:-10000}
+DUR=${DUR:-10}
+HZ=$(getconf CLK_TCK)
+
+need=()
+for tool in dnsperf knotd unbound; do command -v "$tool" >/dev/null || need+=("$tool"); done
+if [ ${#need[@]} -gt 0 ]; then
+    apt-get update -qq && apt-get install -y -qq dnsperf knot unbound >/dev/null
+fi
+cargo build --release --quiet --bin clusterdns
+cargo build --release --quiet -p testkit --bin k8s-fixture
+BIN=target/release/clusterdns
+
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+rss_mb() { awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
+wait_udp() { for _ in $(seq 200); do dig +time=1 +tries=1 @127.0.0.1 -p "$1" "$2" >/dev/null 2>&1 && return 0; sleep 0.05; done; return 1; }
+
+# fixed PID PORT FILE QPS -> "completed lost cpu_us_per_query"
+fixed() {
+    local t0 t1 out completed lost
+    t0=$(ticks "$1")
+    out=$(taskset -c 1 dnsperf -s 127.0.0.1 -p "$2" -d "$3" -l "$DUR" -Q "$4" -c 20 2>&1)
+    t1=$(ticks "$1")
+    completed=$(echo "$out" | awk '/Queries completed/ {print $3}')
+    lost=$(echo "$out" | awk '/Queries lost/ {print $3}')
+    echo "$completed $lost $(python3 -c "print(round(($t1-$t0)*1e6/$HZ/max($completed,1),2))")"
+}
+# maxqps PORT FILE -> queries per second with 100 queries outstanding
+maxqps() { taskset -c 1 dnsperf -s 127.0.0.1 -p "$1" -d "$2" -l "$DUR" -c 20 -q 100 2>&1 | awk '/Queries per second/ {printf "%d", $4}'; }
+
+knot() { # knot ZONE_NAME ZONE_FILE PORT -> pid
+    local dir="$WORK/knot-$3"; mkdir -p "$dir"
+    cat > "$dir/knot.conf" <<CONF
+server:
+    listen: 127.0.0.1@$3
+    rundir: $dir
+database:
+    storage: $dir
+zone:
+  - domain: $1
+    file: $2
+log:
+  - target: stderr
+    any: error
+CONF
+    taskset -c "${4:-0}" knotd -c "$dir/knot.conf" >"$dir/log" 2>&1 &
+    echo $!
+}
+
+printf '%-44s %12s %12s %10s %10s\n' "scenario" "cpu us/q" "max qps" "rss MB" "lost"
+
+# --- kubernetes: N services and their EndpointSlices, against Knot serving the same names ---
+target/release/k8s-fixture "$N" "$WORK" >"$WORK/fixture.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 600); do grep -q ready "$WORK/fixture.log" 2>/dev/null && break; sleep 0.1; done
+P=$(port); R=$(port)
+printf '.:%s {\n    bind 127.0.0.1\n    ready 127.0.0.1:%s\n    kubernetes cluster.local {\n        kubeconfig %s\n    }\n}\n' "$P" "$R" "$WORK/kubeconfig" >"$WORK/Corefile.k8s"
+start=$(date +%s.%N)
+taskset -c 0 "$BIN" -quiet -conf "$WORK/Corefile.k8s" >"$WORK/k8s.log" 2>&1 &
+CD=$!; PIDS+=($CD)
+until curl -sf "http://127.0.0.1:$R/ready" >/dev/null; do sleep 0.01; done
+ready=$(python3 -c "print(round($(date +%s.%N)-$start,3))")
+read -r _ lost us <<<"$(fixed "$CD" "$P" "$WORK/queries.txt" 10000)"
+printf '%-44s %12s %12s %10s %10s\n' "clusterdns kubernetes, 10k QPS" "$us" "$(maxqps "$P" "$WORK/queries.txt")" "$(rss_mb "$CD")" "$lost"
+echo "clusterdns ready ${ready}s after start ($N services)"
+KP=$(port); KNOT=$(knot cluster.local "$WORK/cluster.local.zone" "$KP"); PIDS+=("$KNOT")
+wait_udp "$KP" svc-0.bench.svc.cluster.local
+read -r _ lost us <<<"$(fixed "$KNOT" "$KP" "$WORK/queries.txt" 10000)"
+printf '%-44s %12s %12s %10s %10s\n' "knot, same names, 10k QPS" "$us" "$(maxqps "$KP" "$WORK/queries.txt")" "$(rss_mb "$KNOT")" "$lost"
+kill "$CD" "$KNOT"
+
+# --- cache hits and forwarding: an upstream Knot zone, clusterdns cache+forward vs Unbound ---
+awk 'BEGIN { print "$ORIGIN example.\n$TTL 3600\n@ SOA ns.example. h.example. 1 7200 1800 86400 60\n@ NS ns\nns A 127.0.0.1"; for (i = 0; i < 1000; i++) printf "h%d A 192.0.2.%d\n", i, i % 250 + 1 }' >"$WORK/example.zone"
+awk 'BEGIN { for (i = 0; i < 1000; i++) printf "h%d.example A\n", i }' >"$WORK/names.txt"
+UP=$(port); UPSTREAM=$(knot example "$WORK/example.zone" "$UP" 1); PIDS+=("$UPSTREAM")
+wait_udp "$UP" h1.example
+C=$(port)
+printf '.:%s {\n    bind 127.0.0.1\n    cache 3600\n    forward . 127.0.0.1:%s\n}\n' "$C" "$UP" >"$WORK/Corefile.cache"
+taskset -c 0 "$BIN" -quiet -conf "$WORK/Corefile.cache" >"$WORK/cache.log" 2>&1 &
+CD=$!; PIDS+=($CD)
+wait_udp "$C" h1.example
+taskset -c 1 dnsperf -s 127.0.0.1 -p "$C" -d "$WORK/names.txt" -n 1 >/dev/null 2>&1
+read -r _ lost us <<<"$(fixed "$CD" "$C" "$WORK/names.txt" 10000)"
+printf '%-44s %12s %12s %10s %10s\n' "clusterdns cache hits, 10k QPS" "$us" "$(maxqps "$C" "$WORK/names.txt")" "$(rss_mb "$CD")" "$lost"
+kill "$CD"
+U=$(port)
+cat >"$WORK/unbound.conf" <<CONF
+server:
+    interface: 127.0.0.1@$U
+    port: $U
+    do-daemonize: no
+    use-syslog: no
+    username: ""
+    chroot: ""
+    directory: "$WORK"
+    pidfile: "$WORK/unbound.pid"
+    access-control: 127.0.0.0/8 allow
+    num-threads: 1
+    do-not-query-localhost: no
+    module-config: "iterator"
+    verbosity: 0
+forward-zone:
+    name: "."
+    forward-addr: 127.0.0.1@$UP
+CONF
+taskset -c 0 unbound -c "$WORK/unbound.conf" >"$WORK/unbound.log" 2>&1 &
+UB=$!; PIDS+=($UB)
+wait_udp "$U" h1.example
+taskset -c 1 dnsperf -s 127.0.0.1 -p "$U" -d "$WORK/names.txt" -n 1 >/dev/null 2>&1
+read -r _ lost us <<<"$(fixed "$UB" "$U" "$WORK/names.txt" 10000)"
+printf '%-44s %12s %12s %10s %10s\n' "unbound cache hits, 10k QPS" "$us" "$(maxqps "$U" "$WORK/names.txt")" "$(rss_mb "$UB")" "$lost"
+kill "$UB"
+F=$(port)
+printf '.:%s {\n    bind 127.0.0.1\n    forward . 127.0.0.1:%s\n}\n' "$F" "$UP" >"$WORK/Corefile.forward"
+taskset -c 0 "$BIN" -quiet -conf "$WORK/Corefile.forward" >"$WORK/forward.log" 2>&1 &
+CD=$!; PIDS+=($CD)
+wait_udp "$F" h1.example
+read -r done lost us <<<"$(fixed "$CD" "$F" "$WORK/names.txt" 20000)"
+printf '%-44s %12s %12s %10s %10s\n' "clusterdns forwarding, 20k QPS" "$us" "-" "$(rss_mb "$CD")" "$lost"
