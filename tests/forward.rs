@@ -295,3 +295,32 @@ fn next_rcode_hands_over_to_the_next_forward() {
     );
     assert_eq!(first.count("n.example."), 1);
 }
+
+/// DNS over TLS to a local upstream whose certificate was made for this test.
+#[test]
+fn dns_over_tls_verifies_the_upstream() {
+    let up = FakeUpstream::start_tls();
+    up.add(rr("tls.example. 60 A 192.0.2.11"));
+    let ca = up.ca.clone().expect("ca");
+    let p = up.addr.port();
+    // Verified by the name in the certificate (tls://IP%name:port), and by its IP.
+    for target in [
+        format!("tls://127.0.0.1%dns.test:{p}"),
+        format!("tls://127.0.0.1:{p}"),
+    ] {
+        let (_s, port) = server(&format!("forward . {target} {{\n tls {}\n }}", ca.display()), &[]);
+        let r = udp(local(port), &query("tls.example.", RecordType::A, None));
+        assert_eq!(answers(&r), ["tls.example. 60 192.0.2.11"], "{target}");
+    }
+    assert!(up.received().iter().all(|r| r.tcp), "DoT is always a stream");
+    // A name the certificate does not carry: the handshake fails, SERVFAIL.
+    let (_s, port) = server(
+        &format!(
+            "forward . tls://127.0.0.1:{p} {{\n tls {}\n tls_servername other.test\n }}",
+            ca.display()
+        ),
+        &[],
+    );
+    let r = udp(local(port), &query("tls.example.", RecordType::A, None));
+    assert_eq!(r.metadata.response_code, ResponseCode::ServFail);
+}

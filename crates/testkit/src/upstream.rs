@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -45,11 +45,25 @@ struct State {
     received: Vec<Received>,
 }
 
+impl State {
+    /// A fresh table, answering normally.
+    fn shared() -> Arc<Mutex<State>> {
+        Arc::new(Mutex::new(State {
+            behaviour: Behaviour::Answer,
+            records: HashMap::new(),
+            received: Vec::new(),
+        }))
+    }
+}
+
 /// A test upstream; stops on drop.
 pub struct FakeUpstream {
     pub addr: SocketAddr,
     state: Arc<Mutex<State>>,
     stop: Arc<AtomicBool>,
+    /// With [`FakeUpstream::start_tls`]: the CA certificate (PEM) clients verify it with.
+    pub ca: Option<std::path::PathBuf>,
+    _files: Option<crate::TempDir>,
 }
 
 impl FakeUpstream {
@@ -66,12 +80,7 @@ impl FakeUpstream {
         udp.set_read_timeout(Some(Duration::from_millis(50)))
             .expect("timeout");
         tcp.set_nonblocking(true).expect("nonblocking");
-        let state = Arc::new(Mutex::new(State {
-            behaviour: Behaviour::Answer,
-            records: HashMap::new(),
-            received: Vec::new(),
-        }));
-        let stop = Arc::new(AtomicBool::new(false));
+        let (state, stop) = (State::shared(), Arc::new(AtomicBool::new(false)));
         let (s, st) = (state.clone(), stop.clone());
         std::thread::spawn(move || {
             let mut buf = vec![0u8; 65535];
@@ -95,13 +104,70 @@ impl FakeUpstream {
                 match tcp.accept() {
                     Ok((conn, _)) => {
                         let s = s.clone();
-                        std::thread::spawn(move || serve_tcp(conn, &s));
+                        std::thread::spawn(move || {
+                            let _ = conn.set_nonblocking(false);
+                            let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
+                            serve_stream(conn, &s);
+                        });
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(5)),
                 }
             }
         });
-        FakeUpstream { addr, state, stop }
+        FakeUpstream {
+            addr,
+            state,
+            stop,
+            ca: None,
+            _files: None,
+        }
+    }
+
+    /// A DNS-over-TLS upstream on a free port, with a certificate made now for `127.0.0.1` and
+    /// `dns.test` (self-signed: its own CA, in [`FakeUpstream::ca`]).
+    pub fn start_tls() -> FakeUpstream {
+        let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string(), "dns.test".to_string()])
+            .expect("certificate");
+        let files = crate::TempDir::new("dot");
+        let ca = files.write("ca.pem", &cert.cert.pem());
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.cert.der().clone()], key)
+            .expect("server config");
+        let config = Arc::new(config);
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind dot");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let addr = listener.local_addr().expect("addr");
+        let (state, stop) = (State::shared(), Arc::new(AtomicBool::new(false)));
+        let (s, st) = (state.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !st.load(Ordering::Acquire) {
+                match listener.accept() {
+                    Ok((conn, _)) => {
+                        let (s, config) = (s.clone(), config.clone());
+                        std::thread::spawn(move || {
+                            let _ = conn.set_nonblocking(false);
+                            let Ok(server) = rustls::ServerConnection::new(config) else {
+                                return;
+                            };
+                            serve_stream(rustls::StreamOwned::new(server, conn), &s);
+                        });
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        FakeUpstream {
+            addr,
+            state,
+            stop,
+            ca: Some(ca),
+            _files: Some(files),
+        }
     }
 
     /// Adds a record to the table (`rr` syntax); queries for its name and type get it.
@@ -145,9 +211,8 @@ impl Drop for FakeUpstream {
     }
 }
 
-fn serve_tcp(mut conn: TcpStream, state: &Arc<Mutex<State>>) {
-    let _ = conn.set_nonblocking(false);
-    let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
+/// Length-prefixed DNS over a stream: TCP, or TLS.
+fn serve_stream(mut conn: impl Read + Write, state: &Arc<Mutex<State>>) {
     loop {
         let mut len = [0u8; 2];
         if conn.read_exact(&mut len).is_err() {

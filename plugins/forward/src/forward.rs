@@ -15,6 +15,7 @@ use tokio::sync::broadcast;
 use crate::metrics;
 use crate::proxy::{ExchangeError, Proto, Proxy};
 use crate::setup::{Config, Options, Policy};
+use crate::tls::Tls;
 
 /// CoreDNS gives one query this long across all its upstream attempts.
 const DEADLINE: Duration = Duration::from_secs(5);
@@ -37,13 +38,13 @@ pub struct Forward {
 }
 
 impl Forward {
-    pub fn new(config: Config) -> Self {
+    pub fn new(config: Config, tls: Option<Tls>) -> Self {
         metrics::init();
         let options = Arc::new(config.options);
         let proxies = config
             .upstreams
             .into_iter()
-            .map(|u| Arc::new(Proxy::new(u, options.clone())))
+            .map(|u| Arc::new(Proxy::new(u, options.clone(), tls.clone())))
             .collect();
         Self {
             from: config.from,

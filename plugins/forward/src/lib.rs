@@ -4,6 +4,7 @@ mod forward;
 mod metrics;
 mod proxy;
 mod setup;
+mod tls;
 mod upstream;
 
 pub use forward::Forward;

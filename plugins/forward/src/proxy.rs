@@ -9,13 +9,15 @@ use std::time::{Duration, Instant};
 use clusterdns_plugin::proto::op::{Message, MessageType, Query};
 use clusterdns_plugin::proto::rr::{DNSClass, RecordType};
 use clusterdns_plugin::response::rcode_name;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::timeout_at;
+use tokio_rustls::client::TlsStream;
 
 use crate::metrics;
 use crate::setup::Options;
-use crate::upstream::Upstream;
+use crate::tls::Tls;
+use crate::upstream::{Upstream, UpstreamTransport};
 
 /// How long a health check waits for its answer.
 const HEALTH_CHECK_TIMEOUT: Duration = Duration::from_secs(1);
@@ -95,20 +97,28 @@ pub struct Proxy {
     options: Arc<Options>,
     udp: Mutex<Vec<Idle<UdpSocket>>>,
     tcp: Mutex<Vec<Idle<TcpStream>>>,
+    tls_conns: Mutex<Vec<Idle<TlsStream<TcpStream>>>>,
+    /// The TLS client, for `tls://` upstreams (which always use it).
+    tls: Option<Tls>,
     /// Consecutive failed health checks.
     fails: AtomicU32,
     checking: AtomicBool,
 }
 
 impl Proxy {
-    pub fn new(upstream: Upstream, options: Arc<Options>) -> Self {
+    pub fn new(upstream: Upstream, options: Arc<Options>, tls: Option<Tls>) -> Self {
         let label = upstream.label();
+        let tls = matches!(upstream.transport, UpstreamTransport::Tls { .. })
+            .then_some(tls)
+            .flatten();
         Self {
             upstream,
             label,
             options,
             udp: Mutex::new(Vec::new()),
             tcp: Mutex::new(Vec::new()),
+            tls_conns: Mutex::new(Vec::new()),
+            tls,
             fails: AtomicU32::new(0),
             checking: AtomicBool::new(false),
         }
@@ -133,9 +143,10 @@ impl Proxy {
             cached: true,
             read_timeout: self.options.read_timeout,
         };
+        // A tls:// upstream is always asked over TLS.
         let result = match proto {
-            Proto::Udp => self.exchange_udp(query, wire, max_udp, via).await,
-            Proto::Tcp => self.exchange_tcp(query, wire, via).await,
+            Proto::Udp if self.tls.is_none() => self.exchange_udp(query, wire, max_udp, via).await,
+            _ => self.exchange_tcp(query, wire, via).await,
         };
         if let (Ok(m), Some(h)) = (&result, metrics::REQUEST_DURATION.as_ref()) {
             h.with_label_values(&["forward", &self.label, &rcode_name(m.metadata.response_code)])
@@ -204,33 +215,85 @@ impl Proxy {
         }
     }
 
+    /// TCP, or TLS for `tls://` upstreams, over a cached connection if there is one.
     async fn exchange_tcp(&self, query: &Message, wire: &[u8], via: Via) -> Result<Message, ExchangeError> {
-        let (mut stream, cached) = match via
+        if let Some(tls) = &self.tls {
+            let (mut stream, reused) = match via
+                .cached
+                .then(|| self.take_cached(&self.tls_conns, Proto::Tcp))
+                .flatten()
+            {
+                Some(s) => (s, true),
+                None => {
+                    let tcp = self.dial().await?;
+                    let name = match &self.upstream.transport {
+                        UpstreamTransport::Tls { server_name } => server_name.as_deref(),
+                        UpstreamTransport::Dns => None,
+                    };
+                    let tls = tokio::time::timeout(DIAL_TIMEOUT, tls.connect(tcp, self.upstream.addr, name))
+                        .await
+                        .map_err(|_| ExchangeError::Timeout {
+                            proto: Proto::Tcp,
+                            local: None,
+                            remote: self.upstream.addr,
+                        })?
+                        .map_err(|e| {
+                            ExchangeError::Io(format!("tls handshake with {}: {e}", self.upstream.addr))
+                        })?;
+                    (tls, false)
+                }
+            };
+            let local = stream.get_ref().0.local_addr().ok();
+            let reply = self
+                .exchange_stream(&mut stream, reused, local, query, wire, via)
+                .await?;
+            if via.cached {
+                yield_back(&self.tls_conns, stream);
+            }
+            return Ok(reply);
+        }
+        let (mut stream, reused) = match via
             .cached
             .then(|| self.take_cached(&self.tcp, Proto::Tcp))
             .flatten()
         {
             Some(s) => (s, true),
-            None => {
-                let s = match tokio::time::timeout(DIAL_TIMEOUT, TcpStream::connect(self.upstream.addr)).await
-                {
-                    Ok(Ok(s)) => s,
-                    Ok(Err(e)) => {
-                        return Err(ExchangeError::Io(format!("dial tcp {}: {e}", self.upstream.addr)));
-                    }
-                    Err(_) => {
-                        return Err(ExchangeError::Timeout {
-                            proto: Proto::Tcp,
-                            local: None,
-                            remote: self.upstream.addr,
-                        });
-                    }
-                };
-                (s, false)
-            }
+            None => (self.dial().await?, false),
         };
+        let local = stream.local_addr().ok();
+        let reply = self
+            .exchange_stream(&mut stream, reused, local, query, wire, via)
+            .await?;
+        if via.cached {
+            yield_back(&self.tcp, stream);
+        }
+        Ok(reply)
+    }
+
+    async fn dial(&self) -> Result<TcpStream, ExchangeError> {
+        match tokio::time::timeout(DIAL_TIMEOUT, TcpStream::connect(self.upstream.addr)).await {
+            Ok(Ok(s)) => Ok(s),
+            Ok(Err(e)) => Err(ExchangeError::Io(format!("dial tcp {}: {e}", self.upstream.addr))),
+            Err(_) => Err(ExchangeError::Timeout {
+                proto: Proto::Tcp,
+                local: None,
+                remote: self.upstream.addr,
+            }),
+        }
+    }
+
+    /// One length-prefixed exchange on a stream; replies with other IDs are skipped.
+    async fn exchange_stream<S: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        stream: &mut S,
+        reused: bool,
+        local: Option<SocketAddr>,
+        query: &Message,
+        wire: &[u8],
+        via: Via,
+    ) -> Result<Message, ExchangeError> {
         let closed = |e: std::io::Error| {
-            if cached {
+            if reused {
                 ExchangeError::CachedClosed
             } else {
                 ExchangeError::Io(format!("tcp {}: {e}", self.upstream.addr))
@@ -241,8 +304,8 @@ impl Proxy {
         framed.extend_from_slice(&len.to_be_bytes());
         framed.extend_from_slice(wire);
         stream.write_all(&framed).await.map_err(closed)?;
+        stream.flush().await.map_err(closed)?;
         let deadline = tokio::time::Instant::now() + via.read_timeout;
-        let local = stream.local_addr().ok();
         let timeout = || ExchangeError::Timeout {
             proto: Proto::Tcp,
             local,
@@ -264,11 +327,7 @@ impl Proxy {
             if reply.len() >= 2 && u16::from_be_bytes([reply[0], reply[1]]) != query.metadata.id {
                 continue;
             }
-            let reply = check(query, &reply)?;
-            if via.cached {
-                yield_back(&self.tcp, stream);
-            }
-            return Ok(reply);
+            return check(query, &reply);
         }
     }
 
@@ -330,7 +389,7 @@ impl Proxy {
             cached: false,
             read_timeout: HEALTH_CHECK_TIMEOUT,
         };
-        let result = if self.options.force_tcp {
+        let result = if self.options.force_tcp || self.tls.is_some() {
             self.exchange_tcp(&m, &wire, via).await
         } else {
             self.exchange_udp(&m, &wire, 512, via).await

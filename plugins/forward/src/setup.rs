@@ -10,6 +10,7 @@ use clusterdns_plugin::response::rcode_from_str;
 use clusterdns_plugin::{Dispenser, Setup, SetupError, Zones, parse_duration};
 
 use crate::forward::Forward;
+use crate::tls::Tls;
 use crate::upstream::{Upstream, parse_upstreams};
 
 /// CoreDNS allows at most this many upstreams per line.
@@ -57,13 +58,17 @@ pub struct Config {
 /// Sets up every `forward` line of the block, each a handler of its own, in Corefile order.
 pub fn setup(s: &mut Setup<'_>) -> Result<(), SetupError> {
     for config in parse(s.dispenser())? {
-        if !config.tls.is_empty() || config.tls_servername.is_some() {
-            return Err(SetupError::Other(
-                "tls upstreams are not supported by clusterdns yet".into(),
-            ));
-        }
-        let forward = Arc::new(Forward::new(config));
-        s.add_handler(forward);
+        // The TLS client is made only for lines with a tls:// upstream (it reads files).
+        let needs_tls = config
+            .upstreams
+            .iter()
+            .any(|u| matches!(u.transport, crate::upstream::UpstreamTransport::Tls { .. }));
+        let tls = if needs_tls {
+            Some(Tls::new(&config.tls, config.tls_servername.clone()).map_err(SetupError::Other)?)
+        } else {
+            None
+        };
+        s.add_handler(Arc::new(Forward::new(config, tls)));
     }
     Ok(())
 }

@@ -16,16 +16,25 @@ fn main() {
     let api = FakeApiServer::start();
     api.apply(namespace("default"));
     api.apply(namespace("bench"));
-    let (mut queries, mut zone) = (String::new(), String::from(
-        "$ORIGIN cluster.local.\n$TTL 5\n@ SOA ns.dns.cluster.local. hostmaster.cluster.local. 1 7200 1800 86400 5\n@ NS ns.dns.cluster.local.\nns.dns A 127.0.0.1\n",
-    ));
+    let (mut queries, mut zone) = (
+        String::new(),
+        String::from(
+            "$ORIGIN cluster.local.\n$TTL 5\n@ SOA ns.dns.cluster.local. hostmaster.cluster.local. 1 7200 1800 86400 5\n@ NS ns.dns.cluster.local.\nns.dns A 127.0.0.1\n",
+        ),
+    );
     for i in 0..n {
         let ip = Ipv4Addr::from(u32::from(Ipv4Addr::new(10, 96, 0, 0)) + 10 + i);
         let pod = |k: u32| Ipv4Addr::from(u32::from(Ipv4Addr::new(10, 244, 0, 0)) + 2 * i + k).to_string();
         let name = format!("svc-{i}");
         api.apply(service("bench", &name, &ip.to_string(), &[("http", "TCP", 80)]));
         let (a, b) = (pod(0), pod(1));
-        api.apply(endpoint_slice("bench", &format!("{name}-x"), &name, &[(&a, None, true), (&b, None, true)], &[("http", "TCP", 80)]));
+        api.apply(endpoint_slice(
+            "bench",
+            &format!("{name}-x"),
+            &name,
+            &[(&a, None, true), (&b, None, true)],
+            &[("http", "TCP", 80)],
+        ));
         let _ = writeln!(queries, "{name}.bench.svc.cluster.local A");
         let _ = writeln!(zone, "{name}.bench.svc A {ip}");
     }
