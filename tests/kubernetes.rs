@@ -333,4 +333,58 @@ fn kubeadm_corefile_end_to_end() {
         scrape.contains("coredns_dns_responses_total{plugin=\"kubernetes\""),
         "{scrape}"
     );
+    // client-go's rest client metrics, labelled with the API server's host:port.
+    let api_host = api.url().trim_start_matches("http://").to_owned();
+    let ok_lists = format!(
+        "coredns_kubernetes_rest_client_requests_total{{code=\"200\",host=\"{api_host}\",method=\"GET\"}}"
+    );
+    assert!(scrape.contains(&ok_lists), "{scrape}");
+    assert!(scrape.contains(&format!(
+        "coredns_kubernetes_rest_client_request_duration_seconds_count{{host=\"{api_host}\",verb=\"GET\"}}"
+    )));
+}
+
+/// A sum from a scrape, e.g. of a histogram's `_sum` series.
+fn sample(scrape: &str, series: &str) -> Option<f64> {
+    scrape
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+}
+
+#[test]
+fn apiserver_limits_throttle_the_client() {
+    let api = FakeApiServer::start();
+    cluster(&api);
+    let (port, metrics) = (free_port(), free_port());
+    let corefile = format!(
+        "cluster.local:{port} {{\n bind 127.0.0.1\n prometheus 127.0.0.1:{metrics}\n kubernetes {{\n  endpoint {}\n  apiserver_qps 4\n  apiserver_burst 1\n  apiserver_max_inflight 1\n }}\n}}\n",
+        api.url()
+    );
+    let _server = Server::start(BIN, &corefile, port);
+    until(port, "web.default.svc.cluster.local.", RecordType::A, |m| {
+        !m.answers.is_empty()
+    });
+    let scrape = http_get(metrics, "/metrics").expect("metrics").1;
+    let host = api.url().trim_start_matches("http://").to_owned();
+    let labels = format!("{{host=\"{host}\",verb=\"GET\"}}");
+    let sum = |name: &str| {
+        sample(
+            &scrape,
+            &format!("coredns_kubernetes_rest_client_rate_limiter_duration_seconds_{name}{labels}"),
+        )
+    };
+    // One list and one watch per kind: past the burst of 1, each waits a quarter second more.
+    let requests = sum("count").expect("rate limiter count");
+    assert!(requests >= 3.0, "{scrape}");
+    let waited = sum("sum").expect("rate limiter sum");
+    assert!(
+        waited >= 0.25 * (requests - 1.0) * 0.5,
+        "waited {waited}s for {requests} requests"
+    );
+    // One in flight at a time still lets the watches stream: a permit is held to the response
+    // head only, as client-go's round tripper holds it.
+    api.apply(service("default", "new", "10.96.0.30", &[("http", "TCP", 80)]));
+    until(port, "new.default.svc.cluster.local.", RecordType::A, |m| {
+        !m.answers.is_empty()
+    });
 }

@@ -2,12 +2,14 @@
 //! else the pod's service account.
 
 use kube::Client;
+use kube::client::ClientBuilder;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
+use crate::rest_client::{Limits, RestClientLayer};
 use crate::setup::ApiSource;
 
-/// Builds the client for `source`.
-pub async fn client(source: &ApiSource) -> Result<Client, String> {
+/// Builds the client for `source`, rate limited and measured as client-go's is in CoreDNS.
+pub async fn client(source: &ApiSource, limits: Limits) -> Result<Client, String> {
     let config = match source {
         ApiSource::InCluster => {
             kube::Config::incluster().map_err(|e| format!("in-cluster configuration: {e}"))?
@@ -45,5 +47,12 @@ pub async fn client(source: &ApiSource) -> Result<Client, String> {
                 .map_err(|e| format!("endpoint {url}: {e}"))?
         }
     };
-    Client::try_from(config).map_err(|e| format!("kubernetes client: {e}"))
+    // client-go labels its metrics with the URL's host, port included when the URL has one.
+    let host = config
+        .cluster_url
+        .authority()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let builder = ClientBuilder::try_from(config).map_err(|e| format!("kubernetes client: {e}"))?;
+    Ok(builder.with_layer(&RestClientLayer::new(host, limits)).build())
 }

@@ -7,6 +7,7 @@ mod kubernetes;
 mod metrics;
 mod names;
 mod objects;
+mod rest_client;
 mod setup;
 #[cfg(test)]
 mod tests;

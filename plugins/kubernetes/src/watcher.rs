@@ -35,7 +35,12 @@ impl Service for Watcher {
     }
 
     async fn start(self: Arc<Self>, ctx: ServiceContext) -> Result<(), String> {
-        let client = crate::client::client(&self.config.source)
+        let limits = crate::rest_client::Limits {
+            qps: self.config.apiserver_qps,
+            burst: self.config.apiserver_burst,
+            max_inflight: self.config.apiserver_max_inflight,
+        };
+        let client = crate::client::client(&self.config.source, limits)
             .await
             .map_err(|e| format!("plugin/kubernetes: {e}"))?;
         let watch = Watch {
