@@ -56,6 +56,10 @@ where
     watcher(api, config).default_backoff()
 }
 
+/// Changes applied before the store is published even if more are ready, so a steady stream of
+/// changes still reaches queries.
+const MAX_BURST: usize = 4096;
+
 /// Runs until the process ends: applies every change to the store, publishes after each batch
 /// of changes ready at once (a burst becomes one swap), and marks `synced` once every watched
 /// kind has been listed. The last good view keeps being served through errors and relists.
@@ -96,18 +100,23 @@ pub async fn run(watch: Watch, index: Published, synced: Arc<AtomicBool>) {
     let mut relist = Relist::default();
     let mut listed = 0;
     while let Some(first) = changes.next().await {
-        let mut batch = vec![first];
-        while let Some(Some(more)) = changes.next().now_or_never() {
-            batch.push(more);
-        }
+        // Each change is applied as it comes (objects become slim copies at once: a list of
+        // 10,000 full API objects is never held), and the store is published once the burst
+        // of changes ready now is applied, or after MAX_BURST of them.
         let mut triggered = Vec::new();
-        for change in batch {
+        let mut next = Some(first);
+        let mut applied = 0;
+        while let Some(change) = next.take() {
             if let Change::Slices(Event::Apply(s)) = &change
                 && let Some(t) = metrics::trigger_time(s)
             {
                 triggered.push((key_of(&s.metadata), s.metadata.labels.clone(), t));
             }
             listed += relist.apply(&mut store, change);
+            applied += 1;
+            if applied < MAX_BURST {
+                next = changes.next().now_or_never().flatten();
+            }
         }
         index.store(Arc::new(store.snapshot()));
         if listed >= kinds && !synced.swap(true, Ordering::AcqRel) {
