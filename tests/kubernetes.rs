@@ -328,7 +328,27 @@ fn kubeadm_corefile_end_to_end() {
         &query("9.9.9.9.in-addr.arpa.", RecordType::PTR, None),
     );
     assert_eq!(up.count("9.9.9.9.in-addr.arpa."), 1);
+    // A slice change stamped by the EndpointSlice controller is timed until it is served.
+    let mut slice = endpoint_slice(
+        "default",
+        "db-new",
+        "db",
+        &[("10.244.0.14", Some("db-2"), true)],
+        &[("pg", "TCP", 5432)],
+    );
+    slice["metadata"]["annotations"] =
+        serde_json::json!({"endpoints.kubernetes.io/last-change-trigger-time": "2026-01-01T00:00:00Z"});
+    api.apply(slice);
+    until(port, "db-2.db.default.svc.cluster.local.", RecordType::A, |m| {
+        !m.answers.is_empty()
+    });
     let scrape = http_get(metrics, "/metrics").expect("metrics").1;
+    assert!(
+        scrape.contains(
+            "coredns_kubernetes_dns_programming_duration_seconds_count{service_kind=\"headless_with_selector\"} 1"
+        ),
+        "{scrape}"
+    );
     assert!(
         scrape.contains("coredns_dns_responses_total{plugin=\"kubernetes\""),
         "{scrape}"

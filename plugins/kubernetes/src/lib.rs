@@ -1,6 +1,7 @@
 //! The `kubernetes` directive: the Kubernetes DNS spec, answered from watched objects exactly as
 //! CoreDNS's kubernetes plugin does.
 
+mod api;
 mod client;
 mod index;
 mod kubernetes;

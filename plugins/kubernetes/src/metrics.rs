@@ -26,16 +26,8 @@ pub fn observe_programming(service_kind: &str, took: Duration) {
 }
 
 /// The slice's last-change trigger time, as the API server's controller set it.
-pub fn trigger_time(
-    slice: &k8s_openapi::api::discovery::v1::EndpointSlice,
-) -> Option<k8s_openapi::jiff::Timestamp> {
-    slice
-        .metadata
-        .annotations
-        .as_ref()?
-        .get("endpoints.kubernetes.io/last-change-trigger-time")?
-        .parse()
-        .ok()
+pub fn trigger_time(slice: &crate::api::EndpointSlice) -> Option<k8s_openapi::jiff::Timestamp> {
+    slice.trigger_time.as_deref()?.parse().ok()
 }
 
 /// client-go's rest client latency buckets (1 ms doubling to 512 ms), as CoreDNS registers them.

@@ -4,9 +4,10 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use crate::api::{
+    EndpointSlice as K8sEndpointSlice, Namespace as K8sNamespace, Pod as K8sPod, Service as K8sService,
+};
 use clusterdns_plugin::clog;
-use k8s_openapi::api::core::v1::{Namespace as K8sNamespace, Pod as K8sPod, Service as K8sService};
-use k8s_openapi::api::discovery::v1::EndpointSlice as K8sEndpointSlice;
 
 /// The label that ties an EndpointSlice to its Service.
 pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
@@ -185,7 +186,7 @@ impl Slice {
     /// The slim slice, or None for one without the service-name label.
     pub fn from_api(s: &K8sEndpointSlice) -> Option<Slice> {
         let (namespace, name) = name_of(&s.metadata);
-        let Some(service) = s.metadata.labels.as_ref().and_then(|l| l.get(SERVICE_NAME_LABEL)) else {
+        let Some(service) = s.service_name.as_deref() else {
             clog::warning(
                 Some("kubernetes"),
                 format_args!(
@@ -246,7 +247,7 @@ impl Slice {
         Some(Slice {
             namespace,
             name,
-            service: Arc::from(service.as_str()),
+            service: Arc::from(service),
             addresses,
             ports,
         })

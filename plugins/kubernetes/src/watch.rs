@@ -4,10 +4,9 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::api::{EndpointSlice, Namespace, Pod as K8sPod, Service as K8sService};
 use clusterdns_plugin::clog;
 use futures::{FutureExt, StreamExt};
-use k8s_openapi::api::core::v1::{Namespace, Pod as K8sPod, Service as K8sService};
-use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event, watcher};
 use kube::{Api, Client};
@@ -110,7 +109,7 @@ pub async fn run(watch: Watch, index: Published, synced: Arc<AtomicBool>) {
             if let Change::Slices(Event::Apply(s)) = &change
                 && let Some(t) = metrics::trigger_time(s)
             {
-                triggered.push((key_of(&s.metadata), s.metadata.labels.clone(), t));
+                triggered.push((key_of(&s.metadata), s.service_name.clone(), t));
             }
             listed += relist.apply(&mut store, change);
             applied += 1;
@@ -123,12 +122,9 @@ pub async fn run(watch: Watch, index: Published, synced: Arc<AtomicBool>) {
             clog::info(Some("kubernetes"), format_args!("Kubernetes API synced"));
         }
         let snap = index.load();
-        for ((ns, _), labels, at) in triggered {
-            let service = labels
-                .as_ref()
-                .and_then(|l| l.get(crate::objects::SERVICE_NAME_LABEL));
+        for ((ns, _), service, at) in triggered {
             let kind = service
-                .and_then(|svc| snap.service(&ns, svc))
+                .and_then(|svc| snap.service(&ns, &svc))
                 .map_or("cluster_ip", |s| s.metric_kind());
             let took = k8s_openapi::jiff::Timestamp::now().duration_since(at);
             metrics::observe_programming(kind, std::time::Duration::try_from(took).unwrap_or_default());

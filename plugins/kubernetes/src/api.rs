@@ -1,0 +1,272 @@
+//! Slim serde views of the API objects the watchers list and watch: only the fields DNS reads are
+//! parsed, so a 10,000-object list never exists as full k8s-openapi objects in memory.
+//!
+//! Each type keeps k8s-openapi's field names and borrows its `Resource` constants, so kube-rs
+//! treats it as the real kind (same URLs, same watch protocol).
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1 as core;
+use k8s_openapi::api::discovery::v1 as discovery;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use serde::{Deserialize, Deserializer};
+
+/// Makes `$slim` the kube-rs resource `$full` is, with its metadata in `metadata`.
+macro_rules! resource_as {
+    ($slim:ty, $full:ty) => {
+        impl k8s_openapi::Resource for $slim {
+            const API_VERSION: &'static str = <$full as k8s_openapi::Resource>::API_VERSION;
+            const GROUP: &'static str = <$full as k8s_openapi::Resource>::GROUP;
+            const KIND: &'static str = <$full as k8s_openapi::Resource>::KIND;
+            const VERSION: &'static str = <$full as k8s_openapi::Resource>::VERSION;
+            const URL_PATH_SEGMENT: &'static str = <$full as k8s_openapi::Resource>::URL_PATH_SEGMENT;
+            type Scope = <$full as k8s_openapi::Resource>::Scope;
+        }
+
+        impl k8s_openapi::Metadata for $slim {
+            type Ty = ObjectMeta;
+
+            fn metadata(&self) -> &ObjectMeta {
+                &self.metadata
+            }
+
+            fn metadata_mut(&mut self) -> &mut ObjectMeta {
+                &mut self.metadata
+            }
+        }
+    };
+}
+
+/// An object's metadata as the API sends it, read for the fields DNS and the watcher use; the
+/// rest (`managedFields`, owners, a `last-applied-configuration` annotation that can be the size
+/// of the object) is skipped unparsed.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Meta {
+    name: Option<String>,
+    namespace: Option<String>,
+    resource_version: Option<String>,
+    deletion_timestamp: Option<Time>,
+}
+
+impl From<Meta> for ObjectMeta {
+    fn from(m: Meta) -> ObjectMeta {
+        ObjectMeta {
+            name: m.name,
+            namespace: m.namespace,
+            resource_version: m.resource_version,
+            deletion_timestamp: m.deletion_timestamp,
+            ..ObjectMeta::default()
+        }
+    }
+}
+
+fn slim_meta<'de, D: Deserializer<'de>>(d: D) -> Result<ObjectMeta, D::Error> {
+    Meta::deserialize(d).map(ObjectMeta::from)
+}
+
+/// A Service: its ports, type, cluster IPs, ExternalName and whether it has a selector.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Service {
+    #[serde(deserialize_with = "slim_meta", default)]
+    pub metadata: ObjectMeta,
+    pub spec: Option<ServiceSpec>,
+}
+resource_as!(Service, core::Service);
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceSpec {
+    pub ports: Option<Vec<ServicePort>>,
+    #[serde(rename = "type")]
+    pub type_: Option<String>,
+    pub external_name: Option<String>,
+    #[serde(rename = "clusterIP")]
+    pub cluster_ip: Option<String>,
+    #[serde(rename = "clusterIPs")]
+    pub cluster_ips: Option<Vec<String>>,
+    pub selector: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct ServicePort {
+    pub name: Option<String>,
+    pub protocol: Option<String>,
+    pub port: i32,
+}
+
+/// An EndpointSlice: its service (from the service-name label), endpoints and ports, and the
+/// controller's trigger time. The two come out of the metadata as fields of their own, so no
+/// label or annotation map is built per slice.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(from = "RawEndpointSlice")]
+pub struct EndpointSlice {
+    pub metadata: ObjectMeta,
+    /// The `kubernetes.io/service-name` label.
+    pub service_name: Option<String>,
+    /// The `endpoints.kubernetes.io/last-change-trigger-time` annotation.
+    pub trigger_time: Option<String>,
+    pub endpoints: Vec<Endpoint>,
+    pub ports: Option<Vec<EndpointPort>>,
+}
+resource_as!(EndpointSlice, discovery::EndpointSlice);
+
+#[derive(Deserialize)]
+struct RawEndpointSlice {
+    metadata: Option<SliceMeta>,
+    #[serde(default)]
+    endpoints: Vec<Endpoint>,
+    ports: Option<Vec<EndpointPort>>,
+}
+
+/// `Meta` plus the label and annotation slices need (not flattened: serde buffers every field of
+/// a flattened struct, which would parse what `Meta` skips).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SliceMeta {
+    name: Option<String>,
+    namespace: Option<String>,
+    resource_version: Option<String>,
+    labels: Option<SliceLabels>,
+    annotations: Option<SliceAnnotations>,
+}
+
+#[derive(Deserialize)]
+struct SliceLabels {
+    #[serde(rename = "kubernetes.io/service-name")]
+    service_name: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct SliceAnnotations {
+    #[serde(rename = "endpoints.kubernetes.io/last-change-trigger-time")]
+    trigger_time: Option<String>,
+}
+
+impl From<RawEndpointSlice> for EndpointSlice {
+    fn from(raw: RawEndpointSlice) -> EndpointSlice {
+        let (metadata, service_name, trigger_time) = match raw.metadata {
+            Some(m) => (
+                ObjectMeta {
+                    name: m.name,
+                    namespace: m.namespace,
+                    resource_version: m.resource_version,
+                    ..ObjectMeta::default()
+                },
+                m.labels.and_then(|l| l.service_name),
+                m.annotations.and_then(|a| a.trigger_time),
+            ),
+            None => (ObjectMeta::default(), None, None),
+        };
+        EndpointSlice {
+            metadata,
+            service_name,
+            trigger_time,
+            endpoints: raw.endpoints,
+            ports: raw.ports,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Endpoint {
+    #[serde(default)]
+    pub addresses: Vec<String>,
+    pub conditions: Option<EndpointConditions>,
+    pub hostname: Option<String>,
+    pub target_ref: Option<TargetRef>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct EndpointConditions {
+    pub ready: Option<bool>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct TargetRef {
+    pub name: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct EndpointPort {
+    pub name: Option<String>,
+    pub protocol: Option<String>,
+    pub port: Option<i32>,
+}
+
+/// A Namespace: its name.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Namespace {
+    #[serde(deserialize_with = "slim_meta", default)]
+    pub metadata: ObjectMeta,
+}
+resource_as!(Namespace, core::Namespace);
+
+/// A Pod: its phase and IP (`pods verified`).
+#[derive(Clone, Debug, Deserialize)]
+pub struct Pod {
+    #[serde(deserialize_with = "slim_meta", default)]
+    pub metadata: ObjectMeta,
+    pub status: Option<PodStatus>,
+}
+resource_as!(Pod, core::Pod);
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodStatus {
+    pub phase: Option<String>,
+    #[serde(rename = "podIP")]
+    pub pod_ip: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slices_keep_what_dns_reads_and_drop_the_rest() {
+        let json = r#"{
+            "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": "IPv4",
+            "metadata": {"name": "db-abc", "namespace": "default", "resourceVersion": "42",
+                "labels": {"kubernetes.io/service-name": "db", "app": "db"},
+                "annotations": {"endpoints.kubernetes.io/last-change-trigger-time": "2026-11-22T06:00:00Z",
+                    "kubectl.kubernetes.io/last-applied-configuration": "{}"},
+                "managedFields": [{"manager": "kube-controller-manager"}]},
+            "endpoints": [{"addresses": ["10.244.0.11"], "conditions": {"ready": true, "serving": true},
+                "hostname": "db-0", "targetRef": {"kind": "Pod", "name": "db-0"}, "nodeName": "n1"}],
+            "ports": [{"name": "pg", "protocol": "TCP", "port": 5432}]
+        }"#;
+        let s: EndpointSlice = serde_json::from_str(json).expect("slice");
+        assert_eq!(s.metadata.name.as_deref(), Some("db-abc"));
+        assert_eq!(s.metadata.resource_version.as_deref(), Some("42"));
+        assert_eq!(s.service_name.as_deref(), Some("db"));
+        assert_eq!(s.trigger_time.as_deref(), Some("2026-11-22T06:00:00Z"));
+        assert!(crate::metrics::trigger_time(&s).is_some());
+        assert!(s.metadata.labels.is_none() && s.metadata.annotations.is_none());
+        assert!(s.metadata.managed_fields.is_none());
+        let e = &s.endpoints[0];
+        assert_eq!(e.addresses, ["10.244.0.11"]);
+        assert_eq!(e.conditions.as_ref().and_then(|c| c.ready), Some(true));
+        assert_eq!(
+            e.target_ref.as_ref().and_then(|t| t.name.as_deref()),
+            Some("db-0")
+        );
+        assert_eq!(s.ports.as_ref().map(|p| p[0].port), Some(Some(5432)));
+    }
+
+    #[test]
+    fn kinds_are_the_api_kinds() {
+        use kube::Resource;
+        assert_eq!(
+            Service::url_path(&(), Some("default")),
+            "/api/v1/namespaces/default/services"
+        );
+        assert_eq!(
+            EndpointSlice::url_path(&(), None),
+            "/apis/discovery.k8s.io/v1/endpointslices"
+        );
+        assert_eq!(Namespace::url_path(&(), None), "/api/v1/namespaces");
+        assert_eq!(Pod::kind(&()), "Pod");
+    }
+}
