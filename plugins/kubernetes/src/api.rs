@@ -4,11 +4,10 @@
 //! Each type keeps k8s-openapi's field names and borrows its `Resource` constants, so kube-rs
 //! treats it as the real kind (same URLs, same watch protocol).
 
-use std::collections::BTreeMap;
-
 use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::api::discovery::v1 as discovery;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use serde::de::IgnoredAny;
 use serde::{Deserialize, Deserializer};
 
 /// Makes `$slim` the kube-rs resource `$full` is, with its metadata in `metadata`.
@@ -65,6 +64,31 @@ fn slim_meta<'de, D: Deserializer<'de>>(d: D) -> Result<ObjectMeta, D::Error> {
     Meta::deserialize(d).map(ObjectMeta::from)
 }
 
+/// Whether a JSON object (or null) has entries, without building it.
+fn non_empty_map<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    struct NonEmpty;
+    impl<'de> serde::de::Visitor<'de> for NonEmpty {
+        type Value = bool;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a map or null")
+        }
+
+        fn visit_unit<E>(self) -> Result<bool, E> {
+            Ok(false)
+        }
+
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+            let mut any = false;
+            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {
+                any = true;
+            }
+            Ok(any)
+        }
+    }
+    d.deserialize_any(NonEmpty)
+}
+
 /// A Service: its ports, type, cluster IPs, ExternalName and whether it has a selector.
 #[derive(Clone, Debug, Deserialize)]
 pub struct Service {
@@ -85,7 +109,9 @@ pub struct ServiceSpec {
     pub cluster_ip: Option<String>,
     #[serde(rename = "clusterIPs")]
     pub cluster_ips: Option<Vec<String>>,
-    pub selector: Option<BTreeMap<String, String>>,
+    /// Whether `selector` has any entry; its labels are not kept.
+    #[serde(rename = "selector", default, deserialize_with = "non_empty_map")]
+    pub has_selector: bool,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -253,6 +279,31 @@ mod tests {
             Some("db-0")
         );
         assert_eq!(s.ports.as_ref().map(|p| p[0].port), Some(Some(5432)));
+    }
+
+    #[test]
+    fn services_note_only_whether_they_select() {
+        let spec = |selector: &str| {
+            let json = format!(
+                r#"{{"metadata": {{"name": "web", "namespace": "default", "managedFields": []}},
+                    "spec": {{"type": "ClusterIP", "clusterIP": "10.96.0.20", "clusterIPs": ["10.96.0.20"],
+                    "ports": [{{"name": "http", "port": 80, "targetPort": 8080}}] {selector}}}}}"#
+            );
+            serde_json::from_str::<Service>(&json)
+                .expect("service")
+                .spec
+                .expect("spec")
+        };
+        assert!(spec(r#", "selector": {"app": "web"}"#).has_selector);
+        assert!(!spec(r#", "selector": {}"#).has_selector);
+        assert!(!spec(r#", "selector": null"#).has_selector);
+        let s = spec("");
+        assert!(!s.has_selector);
+        assert_eq!(s.cluster_ips.as_deref(), Some(&["10.96.0.20".to_owned()][..]));
+        assert_eq!(
+            s.ports.as_ref().map(|p| (p[0].name.as_deref(), p[0].port)),
+            Some((Some("http"), 80))
+        );
     }
 
     #[test]

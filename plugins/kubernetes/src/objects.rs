@@ -158,13 +158,12 @@ impl Service {
             }
             ServiceKind::ClusterIp(ips)
         };
-        let has_selector = spec.selector.as_ref().is_some_and(|s| !s.is_empty());
         Some(Service {
             namespace,
             name,
             kind,
             ports,
-            has_selector,
+            has_selector: spec.has_selector,
         })
     }
 }
@@ -244,6 +243,8 @@ impl Slice {
                 }
             }
         }
+        // Kept for the slice's lifetime: no spare capacity (a slice of 2 grew room for 4).
+        addresses.shrink_to_fit();
         Some(Slice {
             namespace,
             name,
