@@ -14,6 +14,45 @@ use crate::objects::{Pod, Service, Slice};
 /// (namespace, name).
 pub type Key = (Arc<str>, Arc<str>);
 
+/// A (namespace, name) pair as borrowed strings, so queries look keys up without building a
+/// `Key` (two allocations per lookup on the hot path otherwise).
+trait KeyRef {
+    fn parts(&self) -> (&str, &str);
+}
+
+impl KeyRef for Key {
+    fn parts(&self) -> (&str, &str) {
+        (&self.0, &self.1)
+    }
+}
+
+impl KeyRef for (&str, &str) {
+    fn parts(&self) -> (&str, &str) {
+        *self
+    }
+}
+
+impl<'a> std::borrow::Borrow<dyn KeyRef + 'a> for Key {
+    fn borrow(&self) -> &(dyn KeyRef + 'a) {
+        self
+    }
+}
+
+/// Hashes as `Key` does: a tuple hashes its fields in order, and `Arc<str>` hashes as `str`.
+impl std::hash::Hash for dyn KeyRef + '_ {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.parts().hash(state);
+    }
+}
+
+impl PartialEq for dyn KeyRef + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.parts() == other.parts()
+    }
+}
+
+impl Eq for dyn KeyRef + '_ {}
+
 /// What queries see.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
@@ -35,12 +74,12 @@ impl Snapshot {
     /// The slices of a service (empty if none).
     pub fn slices(&self, namespace: &str, service: &str) -> &[Arc<Slice>] {
         self.endpoints
-            .get(&(Arc::from(namespace), Arc::from(service)))
+            .get(&(namespace, service) as &dyn KeyRef)
             .map_or(&[], |s| s)
     }
 
     pub fn service(&self, namespace: &str, name: &str) -> Option<&Arc<Service>> {
-        self.services.get(&(Arc::from(namespace), Arc::from(name)))
+        self.services.get(&(namespace, name) as &dyn KeyRef)
     }
 }
 
