@@ -1,15 +1,12 @@
 //! The drop-in run: the binary on exactly the ConfigMap's Corefile (only addresses changed for a
 //! test host), through a Corefile edit, a broken edit and a SIGTERM, all under query load.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use hickory_proto::op::{Message, ResponseCode};
-use hickory_proto::rr::RecordType;
 use k8s_openapi::api::core::v1::ConfigMap;
 use testkit::apiserver::{namespace, service};
-use testkit::{FakeApiServer, FakeUpstream, Server, TempDir, free_port, http_get, local, query, rr, udp_raw};
+use testkit::{FakeApiServer, FakeUpstream, Load, Server, TempDir, ask, free_port, http_get, rr, wait_until};
 
 const BIN: &str = env!("CARGO_BIN_EXE_clusterdns");
 
@@ -43,61 +40,11 @@ const COREDNS_FAMILIES: &[&str] = &[
     "coredns_reload_version_info",
 ];
 
-fn ask(port: u16, name: &str) -> Option<Message> {
-    let bytes = query(name, RecordType::A, None).to_vec().ok()?;
-    Message::from_vec(&udp_raw(local(port), &bytes, Duration::from_secs(2))?).ok()
-}
+/// The load: a cluster name and an external one, in turn.
+const CLUSTER_AND_EXTERNAL: &[&str] = &["web.default.svc.cluster.local.", "www.example.org."];
 
-/// Queries a cluster name and an external one in turn until stopped; counts failures.
-struct Load {
-    stop: Arc<AtomicBool>,
-    failed: Arc<AtomicUsize>,
-    sent: Arc<AtomicUsize>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Load {
-    fn start(port: u16) -> Load {
-        let (stop, failed, sent) = (
-            Arc::new(AtomicBool::new(false)),
-            Arc::new(AtomicUsize::new(0)),
-            Arc::new(AtomicUsize::new(0)),
-        );
-        let (s, f, n) = (stop.clone(), failed.clone(), sent.clone());
-        let thread = std::thread::spawn(move || {
-            let names = ["web.default.svc.cluster.local.", "www.example.org."];
-            let mut i = 0;
-            while !s.load(Ordering::Acquire) {
-                n.fetch_add(1, Ordering::Relaxed);
-                let ok = ask(port, names[i % 2]).is_some_and(|r| {
-                    r.metadata.response_code == ResponseCode::NoError && !r.answers.is_empty()
-                });
-                if !ok {
-                    f.fetch_add(1, Ordering::Relaxed);
-                }
-                i += 1;
-                std::thread::sleep(Duration::from_millis(5));
-            }
-        });
-        Load {
-            stop,
-            failed,
-            sent,
-            thread: Some(thread),
-        }
-    }
-
-    /// Stops; returns (sent, failed).
-    fn finish(mut self) -> (usize, usize) {
-        self.stop.store(true, Ordering::Release);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-        (
-            self.sent.load(Ordering::Relaxed),
-            self.failed.load(Ordering::Relaxed),
-        )
-    }
+fn answered(r: &Message) -> bool {
+    r.metadata.response_code == ResponseCode::NoError && !r.answers.is_empty()
 }
 
 #[test]
@@ -137,7 +84,7 @@ fn drop_in_edits_and_restart_lose_no_query() {
     assert_eq!(ask(port, "www.example.org.").map(|r| r.answers.len()), Some(1));
 
     // Edit the Corefile under load: a hosts entry and a rewrite.
-    let load = Load::start(port);
+    let load = Load::start(port, CLUSTER_AND_EXTERNAL, answered);
     std::thread::sleep(Duration::from_millis(500));
     let edited = corefile.replace(
         "    loadbalance\n",
@@ -145,11 +92,9 @@ fn drop_in_edits_and_restart_lose_no_query() {
     );
     std::fs::write(&server.corefile, &edited).expect("write");
     server.signal("USR1");
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while ask(port, "web-service.cluster.local.").is_none_or(|r| r.answers.is_empty()) {
-        assert!(std::time::Instant::now() < deadline, "edit not applied");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until("the edit", Duration::from_secs(10), || {
+        ask(port, "web-service.cluster.local.").is_some_and(|r| !r.answers.is_empty())
+    });
     let r = ask(port, "web-service.cluster.local.").expect("answer");
     assert_eq!(r.answers[0].name.to_string(), "web-service.cluster.local.");
     // A broken Corefile: logged, counted, the edited config keeps serving.
@@ -175,7 +120,7 @@ fn drop_in_edits_and_restart_lose_no_query() {
     assert!(scrape.lines().any(|l| l == "coredns_reload_failed_total 1"));
 
     // SIGTERM under load: answered throughout the 5 s lameduck.
-    let load = Load::start(port);
+    let load = Load::start(port, CLUSTER_AND_EXTERNAL, answered);
     std::thread::sleep(Duration::from_millis(200));
     server.signal("TERM");
     std::thread::sleep(Duration::from_millis(4500));

@@ -138,7 +138,8 @@ fn failover_health_checks_and_recovery() {
             .map(|r| r.query.queries[0].name().to_string()),
         Some(".".into())
     );
-    // Down: skipped at once, no 2 s wait.
+    // Down: skipped at once, no 2 s wait, not asked.
+    let asked_before = bad.count("f.example.");
     let start = Instant::now();
     let r = udp(local(port), &query("f.example.", RecordType::A, None));
     assert_eq!(r.metadata.response_code, ResponseCode::NoError);
@@ -146,6 +147,11 @@ fn failover_health_checks_and_recovery() {
         start.elapsed() < Duration::from_millis(1500),
         "took {:?}",
         start.elapsed()
+    );
+    assert_eq!(
+        bad.count("f.example."),
+        asked_before,
+        "the down upstream was asked"
     );
     // It recovers: the next health check succeeds and sequential order sends to it again.
     bad.set(Behaviour::Answer);

@@ -1,12 +1,9 @@
 //! End to end: Corefile edits picked up by reload and SIGUSR1, with no failed query.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hickory_proto::op::ResponseCode;
-use hickory_proto::rr::RecordType;
-use testkit::{Server, free_port, http_get, local, query, udp_raw};
+use testkit::{Load, Server, ask, free_port, http_get, wait_until};
 
 const BIN: &str = env!("CARGO_BIN_EXE_clusterdns");
 
@@ -16,47 +13,15 @@ fn corefile(port: u16, metrics: u16, extra: &str) -> String {
     )
 }
 
-/// A query over UDP; None when no answer came within a second.
-fn ask(port: u16, name: &str) -> Option<hickory_proto::op::Message> {
-    let bytes = query(name, RecordType::A, None).to_vec().expect("encode");
-    let reply = udp_raw(local(port), &bytes, Duration::from_secs(1))?;
-    hickory_proto::op::Message::from_vec(&reply).ok()
-}
-
-fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 #[test]
 fn edits_apply_without_a_failed_query_and_bad_edits_keep_the_old_config() {
     let (port, metrics) = (free_port(), free_port());
     let server = Server::start(BIN, &corefile(port, metrics, ""), port);
 
     // A steady load while the Corefile changes under it.
-    let (stop, failed, sent) = (
-        Arc::new(AtomicBool::new(false)),
-        Arc::new(AtomicUsize::new(0)),
-        Arc::new(AtomicUsize::new(0)),
-    );
-    let load = {
-        let (stop, failed, sent) = (stop.clone(), failed.clone(), sent.clone());
-        std::thread::spawn(move || {
-            while !stop.load(Ordering::Acquire) {
-                sent.fetch_add(1, Ordering::Relaxed);
-                let ok = ask(port, "steady.example.").is_some_and(|r| {
-                    r.metadata.response_code == ResponseCode::NoError && r.answers.len() == 1
-                });
-                if !ok {
-                    failed.fetch_add(1, Ordering::Relaxed);
-                }
-                std::thread::sleep(Duration::from_millis(5));
-            }
-        })
-    };
+    let load = Load::start(port, &["steady.example."], |r| {
+        r.metadata.response_code == ResponseCode::NoError && r.answers.len() == 1
+    });
 
     // Add a hosts entry and a rewrite; SIGUSR1 reloads at once.
     let edited = corefile(port, metrics, "  10.5.0.2 added.example\n").replace(
@@ -65,7 +30,7 @@ fn edits_apply_without_a_failed_query_and_bad_edits_keep_the_old_config() {
     );
     std::fs::write(&server.corefile, &edited).expect("write");
     server.signal("USR1");
-    wait_for("the edit", || {
+    wait_until("the edit", Duration::from_secs(10), || {
         ask(port, "added.example.").is_some_and(|r| r.answers.len() == 1)
     });
     let r = ask(port, "alias.example.").expect("answer");
@@ -88,7 +53,7 @@ fn edits_apply_without_a_failed_query_and_bad_edits_keep_the_old_config() {
         "  10.5.0.2 added.example\n  10.5.0.3 timed.example\n",
     );
     std::fs::write(&server.corefile, &timed).expect("write");
-    wait_for("the timer's reload", || {
+    wait_until("the timer's reload", Duration::from_secs(10), || {
         ask(port, "timed.example.").is_some_and(|r| r.answers.len() == 1)
     });
 
@@ -132,8 +97,7 @@ fn edits_apply_without_a_failed_query_and_bad_edits_keep_the_old_config() {
         "{scrape}"
     );
 
-    stop.store(true, Ordering::Release);
-    load.join().expect("load");
-    assert!(sent.load(Ordering::Relaxed) > 100);
-    assert_eq!(failed.load(Ordering::Relaxed), 0, "queries failed during reloads");
+    let (sent, failed) = load.finish();
+    assert!(sent > 100);
+    assert_eq!(failed, 0, "queries failed during reloads");
 }

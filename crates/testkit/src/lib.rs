@@ -9,9 +9,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub mod apiserver;
+mod load;
 mod upstream;
 
 pub use apiserver::FakeApiServer;
+pub use load::Load;
 pub use upstream::{Behaviour, FakeUpstream, Received};
 
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
@@ -180,6 +182,27 @@ pub fn udp_raw(server: SocketAddr, bytes: &[u8], timeout: Duration) -> Option<Ve
 pub fn udp(server: SocketAddr, m: &Message) -> Message {
     let reply = udp_raw(server, &m.to_vec().expect("encode"), Duration::from_secs(3)).expect("no UDP reply");
     Message::from_vec(&reply).expect("decode reply")
+}
+
+/// An A query for `name` over UDP; None when no answer came within 2 s (for tests that count
+/// failures rather than panic on the first).
+pub fn ask(port: u16, name: &str) -> Option<Message> {
+    let bytes = query(name, RecordType::A, None).to_vec().ok()?;
+    Message::from_vec(&udp_raw(local(port), &bytes, Duration::from_secs(2))?).ok()
+}
+
+/// Polls `done` every 20 ms until it holds; panics naming `what` after `timeout`. Returns how
+/// long it took.
+pub fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while !done() {
+        assert!(
+            start.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    start.elapsed()
 }
 
 /// Sends each message over one TCP connection, in order, and parses each reply.
