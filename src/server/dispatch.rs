@@ -29,6 +29,9 @@ use super::truncate;
 /// (NSID, EXPIRE, COOKIE, TCP-KEEPALIVE, PADDING: its `supportedOptions`).
 const ECHOED_OPTIONS: [u16; 5] = [3, 9, 10, 11, 12];
 
+/// A request's zone until routing picks its block: shared, so no query allocates it.
+static NO_ZONE: std::sync::LazyLock<Arc<str>> = std::sync::LazyLock::new(|| Arc::from(""));
+
 /// Routes queries arriving on one listener. The zone table is swapped whole on reload.
 pub struct Dispatcher {
     zones: ArcSwap<ZoneTable>,
@@ -76,7 +79,7 @@ impl Dispatcher {
             },
             size: wire.as_slice().len(),
             server: self.server.clone(),
-            zone: Arc::from(""),
+            zone: NO_ZONE.clone(),
             received: Instant::now(),
             responder: None,
             server_lookup: Some(self.clone()),
@@ -91,7 +94,7 @@ impl Dispatcher {
         if !matches!(req.qclass(), DNSClass::IN | DNSClass::CH) {
             return dropped(req);
         }
-        let qname = req.qname().to_lowercase().to_ascii();
+        let qname = clusterdns_plugin::lowercase_ascii(req.qname());
         let table = self.zones.load();
         let Some(chain) = table.find(&qname, req.qtype() == RecordType::DS) else {
             return dropped(req);
@@ -180,7 +183,6 @@ impl RequestHandler for Shared {
         mut rh: R,
     ) -> ResponseInfo {
         let answer = self.0.answer(wire).await;
-        let no_queries = empty_queries();
         let sent = match answer {
             Answer::Message(m) => {
                 let edns = reply_edns(wire.edns.as_ref(), m.edns.as_ref());
@@ -227,6 +229,7 @@ impl RequestHandler for Shared {
             Answer::Bare(rcode) => {
                 let mut md = Metadata::response_from_request(&wire.metadata);
                 md.response_code = rcode;
+                let no_queries = empty_queries();
                 let builder = MessageResponseBuilder::new(&no_queries, None);
                 rh.send_response(builder.build_no_records(md)).await
             }
@@ -235,6 +238,7 @@ impl RequestHandler for Shared {
                 edns.set_version(0);
                 let mut md = Metadata::response_from_request(&wire.metadata);
                 md.response_code = ResponseCode::BADVERS;
+                let no_queries = empty_queries();
                 let builder = MessageResponseBuilder::new(&no_queries, Some(&edns));
                 rh.send_response(builder.build_no_records(md)).await
             }

@@ -12,6 +12,15 @@ pub fn normalize_zone(zone: &str) -> String {
     format!("{}.", lower.trim_end_matches('.'))
 }
 
+/// A name's text form in lower case, for matching as CoreDNS does on lower-cased strings: one
+/// allocation, where `to_lowercase().to_ascii()` makes a lowered copy of the name first (escapes
+/// such as `\065` are digits and survive lower-casing unchanged).
+pub fn lowercase_ascii(name: &Name) -> String {
+    let mut text = name.to_ascii();
+    text.make_ascii_lowercase();
+    text
+}
+
 /// A set of zones, matched by longest suffix as CoreDNS's `plugin.Zones.Matches`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Zones(Vec<Name>);
@@ -49,6 +58,16 @@ impl Zones {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lowercase_ascii_matches_lowering_the_name() {
+        for text in ["Web.Default.SVC.Cluster.Local.", "a\\.B.example.", "\\065BC.example.", "."] {
+            let name = Name::from_ascii(text).expect(text);
+            assert_eq!(lowercase_ascii(&name), name.to_lowercase().to_ascii(), "{text}");
+        }
+        let name = Name::from_ascii("Web.Default.svc.cluster.local.").expect("name");
+        assert_eq!(lowercase_ascii(&name), "web.default.svc.cluster.local.");
+    }
 
     #[test]
     fn longest_zone_wins_case_insensitively() {

@@ -10,7 +10,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use clusterdns_plugin::proto::op::ResponseCode;
 use clusterdns_plugin::proto::rr::rdata::{A, AAAA, CNAME, NS, PTR, SOA, SRV, TXT};
 use clusterdns_plugin::proto::rr::{Name, RData, Record, RecordType};
-use clusterdns_plugin::{Fallthrough, Handler, Next, PluginError, Reply, Request, address_from_reverse};
+use clusterdns_plugin::{
+    Fallthrough, Handler, Next, PluginError, Reply, Request, address_from_reverse, lowercase_ascii,
+};
 
 use crate::index::{Published, Snapshot};
 use crate::names::{RecordRequest, parse_request};
@@ -301,7 +303,7 @@ impl Kubernetes {
         depth: usize,
     ) -> std::pin::Pin<Box<dyn Future<Output = Result<Vec<Record>, NameError>> + Send + 'a>> {
         Box::pin(async move {
-            let entries = self.services(snap, &name.to_lowercase().to_ascii(), qtype, zone)?;
+            let entries = self.services(snap, &lowercase_ascii(&name), qtype, zone)?;
             let mut records = Vec::new();
             let mut seen = HashSet::new();
             for e in entries {
@@ -343,7 +345,7 @@ impl Kubernetes {
 
     /// CoreDNS's `plugin.SRV`: weights over every entry before duplicates are dropped.
     fn srv(&self, snap: &Snapshot, name: &Name, zone: &Zone) -> Answer {
-        let entries = self.services(snap, &name.to_lowercase().to_ascii(), RecordType::SRV, zone)?;
+        let entries = self.services(snap, &lowercase_ascii(name), RecordType::SRV, zone)?;
         let weight = if entries.is_empty() {
             0
         } else {
@@ -379,7 +381,7 @@ impl Kubernetes {
     /// CoreDNS's `Reverse`: a cluster IP's service, else every endpoint with the address.
     fn ptr(&self, snap: &Snapshot, name: &Name, zone: &Zone) -> Answer {
         let Some(ip) = address_from_reverse(name) else {
-            self.records(snap, &name.to_lowercase().to_ascii(), zone)?;
+            self.records(snap, &lowercase_ascii(name), zone)?;
             return Ok((Vec::new(), Vec::new()));
         };
         let filtered = |ns: &str| !self.namespaces.is_empty() && !self.exposed(snap, ns);
@@ -496,11 +498,11 @@ impl Handler for Kubernetes {
         let zone_name = qname.trim_to(usize::from(configured.num_labels()));
         let zone = Zone {
             query: zone_name.to_ascii(),
-            lower: configured.to_lowercase().to_ascii(),
+            lower: lowercase_ascii(configured),
             name: zone_name,
         };
         let snap = self.index.load_full();
-        let lower = qname.to_lowercase().to_ascii();
+        let lower = lowercase_ascii(&qname);
         let qtype = req.qtype();
         let answer: Answer = match qtype {
             RecordType::A | RecordType::AAAA => self

@@ -30,7 +30,7 @@ impl Handler for Rewrite {
         let mut reverts: Vec<ResponseRule> = Vec::new();
         let mut matched = false;
         for rule in &self.rules {
-            let name = req.qname().to_lowercase().to_ascii();
+            let name = clusterdns_plugin::lowercase_ascii(req.qname());
             let Some(responses) = apply(rule, req, &name)? else {
                 continue;
             };
