@@ -10,21 +10,24 @@ use prometheus::{Encoder, TextEncoder};
 
 /// Records `coredns_dns_*` for every query, under the block zone it matched.
 pub struct Metrics {
-    zones: Vec<Name>,
+    /// The block's zones with their label text, made once so no query formats one.
+    zones: Vec<(Name, String)>,
 }
 
 impl Metrics {
     pub fn new(zones: Vec<Name>) -> Self {
-        Self { zones }
+        Self {
+            zones: zones.into_iter().map(|z| (z.clone(), z.to_string())).collect(),
+        }
     }
 
     /// The longest block zone holding `name`, `.` when none does (CoreDNS's rule).
-    fn zone_of(&self, name: &Name) -> String {
+    fn zone_of(&self, name: &Name) -> &str {
         self.zones
             .iter()
-            .filter(|z| z.zone_of(name))
-            .max_by_key(|z| z.num_labels())
-            .map_or_else(|| ".".into(), ToString::to_string)
+            .filter(|(z, _)| z.zone_of(name))
+            .max_by_key(|(z, _)| z.num_labels())
+            .map_or(".", |(_, label)| label)
     }
 }
 
@@ -43,7 +46,7 @@ impl Handler for Metrics {
             Err(e) => (e.rcode, 0),
         };
         let zone = self.zone_of(req.qname());
-        metrics::report(req, &zone, rcode, req.responder.unwrap_or(""), size, req.received);
+        metrics::report(req, zone, rcode, req.responder.unwrap_or(""), size, req.received);
         result
     }
 }
