@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::RecordType;
-use testkit::apiserver::{endpoint_slice, external_name, namespace, service};
+use testkit::apiserver::{endpoint_slice, external_name, namespace, pod, service};
 use testkit::{
     FakeApiServer, FakeUpstream, Server, TempDir, free_port, http_get, local, query, rr, tcp, udp,
 };
@@ -407,4 +407,50 @@ fn apiserver_limits_throttle_the_client() {
     until(port, "new.default.svc.cluster.local.", RecordType::A, |m| {
         !m.answers.is_empty()
     });
+}
+
+#[test]
+fn pods_verified_answers_live_pods_only() {
+    let api = FakeApiServer::start();
+    cluster(&api);
+    api.apply(pod("default", "web-0", "10.244.0.50", "Running"));
+    api.apply(pod("default", "job-1", "10.244.0.51", "Succeeded"));
+    let dir = TempDir::new("pods");
+    let (_server, port, _ready) = start(&api, &dir, "endpoint", "pods verified");
+    until(
+        port,
+        "10-244-0-50.default.pod.cluster.local.",
+        RecordType::A,
+        |m| !m.answers.is_empty(),
+    );
+    let r = udp(
+        local(port),
+        &query("10-244-0-50.default.pod.cluster.local.", RecordType::A, None),
+    );
+    assert_eq!(
+        answers(&r),
+        ["10-244-0-50.default.pod.cluster.local. A 10.244.0.50"]
+    );
+    // A finished pod has no IP for DNS; the watch asks the API server to leave such pods out,
+    // as CoreDNS's does (this test server sends them anyway).
+    let r = udp(
+        local(port),
+        &query("10-244-0-51.default.pod.cluster.local.", RecordType::A, None),
+    );
+    assert_eq!(r.metadata.response_code, ResponseCode::NXDomain);
+    assert!(api.count("fieldSelector=status.phase") >= 1);
+    // Another namespace's pod IP is not this namespace's pod.
+    let r = udp(
+        local(port),
+        &query("10-244-0-50.kube-system.pod.cluster.local.", RecordType::A, None),
+    );
+    assert_eq!(r.metadata.response_code, ResponseCode::NXDomain);
+    // Deleted: gone.
+    api.delete("Pod", "default", "web-0");
+    until(
+        port,
+        "10-244-0-50.default.pod.cluster.local.",
+        RecordType::A,
+        |m| m.metadata.response_code == ResponseCode::NXDomain,
+    );
 }

@@ -61,7 +61,12 @@ mod tests {
 
     #[test]
     fn lowercase_ascii_matches_lowering_the_name() {
-        for text in ["Web.Default.SVC.Cluster.Local.", "a\\.B.example.", "\\065BC.example.", "."] {
+        for text in [
+            "Web.Default.SVC.Cluster.Local.",
+            "a\\.B.example.",
+            "\\065BC.example.",
+            ".",
+        ] {
             let name = Name::from_ascii(text).expect(text);
             assert_eq!(lowercase_ascii(&name), name.to_lowercase().to_ascii(), "{text}");
         }

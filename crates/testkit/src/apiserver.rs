@@ -458,3 +458,10 @@ pub fn endpoint_slice(
 pub fn namespace(name: &str) -> Value {
     json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
 }
+
+/// A Pod with `ip` in `phase` (`Running`, `Succeeded`, ...).
+pub fn pod(namespace: &str, name: &str, ip: &str, phase: &str) -> Value {
+    json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": namespace},
+           "spec": {"containers": [{"name": "app", "image": "app"}]},
+           "status": {"phase": phase, "podIP": ip, "podIPs": [{"ip": ip}]}})
+}

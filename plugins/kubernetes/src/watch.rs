@@ -35,6 +35,10 @@ pub struct Watch {
     pub pods: bool,
 }
 
+/// CoreDNS's pod watch leaves finished pods to the API server: they have no IP for DNS (and
+/// `Pod::from_api` drops their IP should one still arrive).
+const LIVE_PODS: &str = "status.phase!=Succeeded,status.phase!=Failed,status.phase!=Unknown";
+
 /// The watcher of one kind, with the label selector if any.
 fn config(labels: Option<&str>) -> watcher::Config {
     let config = watcher::Config::default();
@@ -88,9 +92,12 @@ pub async fn run(watch: Watch, index: Published, synced: Arc<AtomicBool>) {
     }
     if watch.pods {
         streams.push(
-            events(Api::<K8sPod>::all(watch.client.clone()), config(labels))
-                .map(move |r| r.map_or_else(error, Change::Pods))
-                .boxed(),
+            events(
+                Api::<K8sPod>::all(watch.client.clone()),
+                config(labels).fields(LIVE_PODS),
+            )
+            .map(move |r| r.map_or_else(error, Change::Pods))
+            .boxed(),
         );
         kinds += 1;
     }
