@@ -101,3 +101,22 @@ fn edits_apply_without_a_failed_query_and_bad_edits_keep_the_old_config() {
     assert!(sent > 100);
     assert_eq!(failed, 0, "queries failed during reloads");
 }
+
+#[test]
+fn a_port_moved_by_reload_is_released_and_the_new_one_serves() {
+    let (old, new, metrics) = (free_port(), free_port(), free_port());
+    let server = Server::start(BIN, &corefile(old, metrics, ""), old);
+    assert!(ask(old, "steady.example.").is_some_and(|r| r.answers.len() == 1));
+
+    std::fs::write(&server.corefile, corefile(new, metrics, "")).expect("write");
+    server.signal("USR1");
+    wait_until("the new port", Duration::from_secs(10), || {
+        ask(new, "steady.example.").is_some_and(|r| r.answers.len() == 1)
+    });
+    // The old listener's readers are gone and its sockets closed: the port binds again.
+    wait_until("the old port released", Duration::from_secs(5), || {
+        std::net::UdpSocket::bind(("127.0.0.1", old)).is_ok()
+            && std::net::TcpListener::bind(("127.0.0.1", old)).is_ok()
+    });
+    assert!(ask(new, "steady.example.").is_some_and(|r| r.answers.len() == 1));
+}

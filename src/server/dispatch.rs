@@ -287,7 +287,7 @@ fn is_opt(r: &Record) -> bool {
 }
 
 /// A question section with no questions (hickory keeps its own constructor private).
-fn empty_queries() -> Queries {
+pub(super) fn empty_queries() -> Queries {
     let mut decoder = BinDecoder::new(&[]);
     Queries::read(&mut decoder, 0).unwrap_or_else(|_| unreachable!("reading zero queries cannot fail"))
 }

@@ -4,6 +4,7 @@ mod assemble;
 mod dispatch;
 mod run;
 mod truncate;
+mod udp;
 
 pub use assemble::{Plan, assemble};
 pub use run::{Running, start};

@@ -9,11 +9,12 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use clusterdns_plugin::{Phase, Readiness, Service, ServiceContext, clog};
 use hickory_server::Server;
-use tokio::net::{TcpListener, UdpSocket};
+use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 
 use super::assemble::{ChainReadiness, ListenerPlan, Plan};
 use super::dispatch::{Dispatcher, Shared};
+use super::udp::UdpListener;
 
 /// How long an idle TCP connection stays open (CoreDNS's default idle timeout).
 const TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -23,8 +24,19 @@ const TCP_RESPONSE_BUFFER: usize = 32;
 type ListenerKey = (Option<IpAddr>, u16);
 
 struct Listener {
+    /// TCP, served by hickory-server.
     server: Server<Shared>,
+    udp: UdpListener,
     dispatcher: Arc<Dispatcher>,
+}
+
+impl Listener {
+    async fn stop(mut self) {
+        self.udp.stop().await;
+        if let Err(e) = self.server.shutdown_gracefully().await {
+            clog::warning(None, format_args!("listener stopped with an error: {e}"));
+        }
+    }
 }
 
 /// The readiness of the configuration serving now (a reload swaps it).
@@ -123,8 +135,8 @@ impl Running {
             .copied()
             .collect();
         for key in dropped {
-            if let Some(mut l) = self.listeners.remove(&key) {
-                let _ = l.server.shutdown_gracefully().await;
+            if let Some(l) = self.listeners.remove(&key) {
+                l.stop().await;
             }
         }
         self.services.extend(started);
@@ -171,10 +183,8 @@ impl Running {
         for phase in self.services.values() {
             let _ = phase.send(Phase::Stopped);
         }
-        for listener in self.listeners.values_mut() {
-            if let Err(e) = listener.server.shutdown_gracefully().await {
-                clog::warning(None, format_args!("listener stopped with an error: {e}"));
-            }
+        for (_, listener) in self.listeners.drain() {
+            listener.stop().await;
         }
     }
 }
@@ -194,15 +204,20 @@ async fn bind_listener(listener: ListenerPlan) -> Result<Listener, String> {
     enable_metrics(&listener);
     let label = listener.label();
     let dispatcher = Arc::new(Dispatcher::new(listener.zones, Arc::from(label), local));
+    let udp = UdpListener::start(udp, dispatcher.clone(), tokio::runtime::Handle::current())
+        .map_err(|e| format!("serve udp {local}: {e}"))?;
     let mut server = Server::new(Shared(dispatcher.clone()));
-    server.register_socket(udp);
     server.register_listener(tcp, TCP_IDLE_TIMEOUT, TCP_RESPONSE_BUFFER);
-    Ok(Listener { server, dispatcher })
+    Ok(Listener {
+        server,
+        udp,
+        dispatcher,
+    })
 }
 
 /// UDP and TCP on the same address; for every interface, dual-stack `[::]` where the host has
 /// IPv6, else `0.0.0.0` (Go's `:53` does the same).
-async fn bind(ip: Option<IpAddr>, port: u16) -> Result<(UdpSocket, TcpListener), String> {
+async fn bind(ip: Option<IpAddr>, port: u16) -> Result<(std::net::UdpSocket, TcpListener), String> {
     let candidates: Vec<IpAddr> = match ip {
         Some(ip) => vec![ip],
         None => vec![
@@ -213,7 +228,7 @@ async fn bind(ip: Option<IpAddr>, port: u16) -> Result<(UdpSocket, TcpListener),
     let mut last = String::new();
     for ip in candidates {
         let addr = SocketAddr::new(ip, port);
-        match UdpSocket::bind(addr).await {
+        match std::net::UdpSocket::bind(addr) {
             Ok(udp) => {
                 // Port 0 asks the kernel for a port: TCP must take the same one.
                 let at = udp.local_addr().map_err(|e| e.to_string())?;

@@ -1,0 +1,229 @@
+//! UDP serving: blocking reader threads that answer each query in place, without a task per query.
+//!
+//! Why not hickory-server's UDP loop: it spawns a task per query and hands every reply through a
+//! channel to a writer task, so each query costs an epoll wake, a failed `recvfrom`, a task and a
+//! cross-task send. Cluster and cache answers are ready on the first poll, so here a reader
+//! blocks in `recvfrom`, polls the chain once on its own thread and writes the reply with one
+//! `sendto`; only a query that must wait (forward, a sub-lookup) moves to the runtime.
+
+use std::io;
+use std::net::{Shutdown, SocketAddr, UdpSocket};
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll, Waker};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use clusterdns_plugin::proto::op::{Header, MessageType, Metadata, OpCode, ResponseCode};
+use clusterdns_plugin::proto::serialize::binary::{BinDecodable, BinDecoder, BinEncodable, BinEncoder};
+use clusterdns_plugin::{clog, metrics};
+use hickory_server::net::NetError;
+use hickory_server::net::runtime::TokioTime;
+use hickory_server::net::xfer::Protocol;
+use hickory_server::proto::rr::Record;
+use hickory_server::server::{Request as WireRequest, RequestHandler, ResponseHandler, ResponseInfo};
+use hickory_server::zone_handler::{MessageResponse, MessageResponseBuilder};
+use tokio::runtime::Handle;
+
+use super::dispatch::{Dispatcher, Shared, empty_queries};
+
+/// The largest UDP datagram.
+const MAX_DATAGRAM: usize = 65_535;
+/// A reply the kernel cannot queue within this long is dropped, as a full socket would drop it.
+const SEND_TIMEOUT: Duration = Duration::from_millis(100);
+/// How long a reader rests after an unexpected socket error, so a persistent one cannot spin.
+const ERROR_PAUSE: Duration = Duration::from_millis(10);
+
+/// One UDP socket and its reader threads.
+pub struct UdpListener {
+    socket: Arc<UdpSocket>,
+    stopping: Arc<AtomicBool>,
+    readers: Vec<JoinHandle<()>>,
+}
+
+impl UdpListener {
+    /// Serves `socket` with one blocking reader per core this process may run on; queries that
+    /// wait go to `runtime`.
+    pub fn start(socket: UdpSocket, dispatcher: Arc<Dispatcher>, runtime: Handle) -> io::Result<Self> {
+        socket.set_nonblocking(false)?;
+        socket.set_write_timeout(Some(SEND_TIMEOUT))?;
+        let socket = Arc::new(socket);
+        let stopping = Arc::new(AtomicBool::new(false));
+        let count = std::thread::available_parallelism().map_or(1, usize::from);
+        let mut readers = Vec::with_capacity(count);
+        for i in 0..count {
+            let reader = Reader {
+                socket: socket.clone(),
+                dispatcher: dispatcher.clone(),
+                stopping: stopping.clone(),
+                runtime: runtime.clone(),
+            };
+            readers.push(
+                std::thread::Builder::new()
+                    .name(format!("udp-{i}"))
+                    .spawn(move || reader.run())?,
+            );
+        }
+        Ok(Self {
+            socket,
+            stopping,
+            readers,
+        })
+    }
+
+    /// Stops reading and waits for the readers to leave; replies still being worked out on the
+    /// runtime are sent when ready.
+    pub async fn stop(self) {
+        self.stopping.store(true, Ordering::Release);
+        // Linux wakes every thread blocked in recvfrom on a shut-down socket (it reports ENOTCONN
+        // for an unconnected UDP socket, which is expected here).
+        let _ = socket2::SockRef::from(&*self.socket).shutdown(Shutdown::Read);
+        let readers = self.readers;
+        let _ = tokio::task::spawn_blocking(move || {
+            for reader in readers {
+                let _ = reader.join();
+            }
+        })
+        .await;
+    }
+}
+
+struct Reader {
+    socket: Arc<UdpSocket>,
+    dispatcher: Arc<Dispatcher>,
+    stopping: Arc<AtomicBool>,
+    runtime: Handle,
+}
+
+impl Reader {
+    fn run(self) {
+        // Plugins open sockets, start timers and spawn while being polled here.
+        let _runtime = self.runtime.enter();
+        let mut buf = vec![0u8; MAX_DATAGRAM];
+        loop {
+            let received = self.socket.recv_from(&mut buf);
+            if self.stopping.load(Ordering::Acquire) {
+                return;
+            }
+            match received {
+                Ok((len, src)) => self.answer(&buf[..len], src),
+                Err(e) if is_transient(&e) => {}
+                Err(e) => {
+                    clog::warning(None, format_args!("reading UDP: {e}"));
+                    std::thread::sleep(ERROR_PAUSE);
+                }
+            }
+        }
+    }
+
+    /// Answers one datagram: in place when the chain is ready at once, else on the runtime.
+    fn answer(&self, bytes: &[u8], src: SocketAddr) {
+        // Shorter than a header, or a response (never answered: no reflection), or from port 0
+        // (nowhere to reply): dropped, as hickory and miekg/dns drop them.
+        if bytes.len() < 12 || bytes[2] & 0x80 != 0 || src.port() == 0 {
+            return;
+        }
+        let reply = UdpReply {
+            socket: self.socket.clone(),
+            dst: src,
+        };
+        let request = match WireRequest::from_bytes(bytes.to_vec(), src, Protocol::Udp) {
+            Ok(request) => request,
+            Err(_) => return format_error(bytes, reply),
+        };
+        let shared = Shared(self.dispatcher.clone());
+        let mut task: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(async move {
+            shared.handle_request::<_, TokioTime>(&request, reply).await;
+        });
+        // A future must register the waker of its latest poll, so one first polled with a no-op
+        // waker and then spawned is woken by the runtime as usual.
+        let mut cx = Context::from_waker(Waker::noop());
+        match std::panic::catch_unwind(AssertUnwindSafe(|| task.as_mut().poll(&mut cx))) {
+            Ok(Poll::Ready(())) => {}
+            Ok(Poll::Pending) => {
+                self.runtime.spawn(task);
+            }
+            // The chain catches its own panics; this is one in writing the reply.
+            Err(_) => {
+                if let Some(c) = metrics::PANICS.as_ref() {
+                    c.inc();
+                }
+                clog::error(None, format_args!("Recovered from panic answering {src}"));
+            }
+        }
+    }
+}
+
+/// Errors that say nothing about the socket: an interrupted call, an ICMP error of an earlier
+/// reply, a timeout.
+fn is_transient(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::Interrupted
+            | io::ErrorKind::WouldBlock
+            | io::ErrorKind::TimedOut
+            | io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::ConnectionReset
+    )
+}
+
+/// A query whose header reads but whose body does not: FORMERR with the client's ID and no
+/// question (hickory's answer, which the tests pin).
+fn format_error(bytes: &[u8], mut reply: UdpReply) {
+    let Ok(header) = Header::read(&mut BinDecoder::new(bytes)) else {
+        return;
+    };
+    let queries = empty_queries();
+    let response =
+        MessageResponseBuilder::new(&queries, None).error_msg(&header.metadata, ResponseCode::FormErr);
+    let _ = futures::FutureExt::now_or_never(reply.send_response(response));
+}
+
+/// Writes one reply to the client with a single `sendto`.
+#[derive(Clone)]
+struct UdpReply {
+    socket: Arc<UdpSocket>,
+    dst: SocketAddr,
+}
+
+#[async_trait::async_trait]
+impl ResponseHandler for UdpReply {
+    async fn send_response<'a>(
+        &mut self,
+        response: MessageResponse<
+            '_,
+            'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+        >,
+    ) -> Result<ResponseInfo, NetError> {
+        let id = response.metadata().id;
+        // RFC 1035 4.2.1: 512 bytes without EDNS. The dispatcher has already fitted the reply;
+        // this only guards against a reply that still does not fit.
+        let limit = response.edns().map_or(512, |e| e.max_payload().max(512));
+        let mut bytes = Vec::with_capacity(512);
+        let mut encoder = BinEncoder::new(&mut bytes);
+        encoder.set_max_size(limit);
+        let info = match response.destructive_emit(&mut encoder) {
+            Ok(info) => info,
+            Err(e) => {
+                clog::error(None, format_args!("encoding reply {id}: {e}"));
+                bytes.clear();
+                let mut metadata = Metadata::new(id, MessageType::Response, OpCode::Query);
+                metadata.response_code = ResponseCode::ServFail;
+                let header = Header {
+                    metadata,
+                    counts: Default::default(),
+                };
+                header.emit(&mut BinEncoder::new(&mut bytes))?;
+                ResponseInfo::from(header)
+            }
+        };
+        self.socket.send_to(&bytes, self.dst)?;
+        Ok(info)
+    }
+}
