@@ -21,17 +21,27 @@ pub struct Chain {
 /// The zones one listener serves, each with its block's chain.
 #[derive(Default)]
 pub struct ZoneTable {
-    zones: HashMap<String, Arc<Chain>>,
+    /// Keys come from the Corefile, so a fast unkeyed-quality hasher is safe here.
+    zones: HashMap<String, Arc<Chain>, foldhash::fast::RandomState>,
+    /// The longest zone's text: suffixes of a query name longer than this are not looked up.
+    longest: usize,
 }
 
 impl ZoneTable {
+    fn insert(&mut self, zone: String, chain: Arc<Chain>) {
+        self.longest = self.longest.max(zone.len());
+        self.zones.insert(zone, chain);
+    }
+
     /// The chain for `qname` (lower-case, fully qualified): the longest matching zone, or for DS
     /// queries the shortest, since DS records live in the parent (CoreDNS's server.go).
     pub fn find(&self, qname: &str, parent_most: bool) -> Option<&Arc<Chain>> {
         let mut found = None;
         let mut rest = qname;
         loop {
-            if let Some(chain) = self.zones.get(rest) {
+            if rest.len() <= self.longest
+                && let Some(chain) = self.zones.get(rest)
+            {
                 if !parent_most {
                     return Some(chain);
                 }
@@ -203,7 +213,7 @@ pub fn assemble(blocks: &[ServerBlock], default_port: u16) -> Result<Plan, Vec<S
                             listeners.len() - 1
                         }
                     };
-                    listeners[at].zones.zones.insert(zone.clone(), chain.clone());
+                    listeners[at].zones.insert(zone.clone(), chain.clone());
                 }
             }
         }

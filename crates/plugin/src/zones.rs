@@ -12,13 +12,48 @@ pub fn normalize_zone(zone: &str) -> String {
     format!("{}.", lower.trim_end_matches('.'))
 }
 
-/// A name's text form in lower case, for matching as CoreDNS does on lower-cased strings: one
-/// allocation, where `to_lowercase().to_ascii()` makes a lowered copy of the name first (escapes
-/// such as `\065` are digits and survive lower-casing unchanged).
+/// A name's text form in lower case, for matching as CoreDNS does on lower-cased strings: the
+/// same text as `to_lowercase().to_ascii()` (escapes such as `\065` are digits and survive
+/// lower-casing unchanged), in one allocation. Every query lowers its name, so the common case —
+/// labels of letters, digits, `-` and `_` — is copied byte by byte; anything that hickory would
+/// escape takes its own writer.
 pub fn lowercase_ascii(name: &Name) -> String {
-    let mut text = name.to_ascii();
-    text.make_ascii_lowercase();
-    text
+    ascii_text(name, true)
+}
+
+/// `name.to_ascii()`, with [`lowercase_ascii`]'s fast path.
+pub fn name_ascii(name: &Name) -> String {
+    ascii_text(name, false)
+}
+
+fn ascii_text(name: &Name, lower: bool) -> String {
+    let mut text = Vec::with_capacity(name.len().max(1));
+    for label in name.iter() {
+        // hickory's `is_safe_ascii` for these bytes: `-` only after the first byte.
+        let plain = label
+            .iter()
+            .enumerate()
+            .all(|(j, b)| b.is_ascii_alphanumeric() || *b == b'_' || (*b == b'-' && j > 0));
+        if !plain {
+            let mut slow = name.to_ascii();
+            if lower {
+                slow.make_ascii_lowercase();
+            }
+            return slow;
+        }
+        if !text.is_empty() {
+            text.push(b'.');
+        }
+        text.extend_from_slice(label);
+    }
+    if name.is_root() || name.is_fqdn() {
+        text.push(b'.');
+    }
+    if lower {
+        text.make_ascii_lowercase();
+    }
+    // Only ASCII was copied.
+    String::from_utf8(text).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 /// A set of zones, matched by longest suffix as CoreDNS's `plugin.Zones.Matches`.
@@ -66,12 +101,22 @@ mod tests {
             "a\\.B.example.",
             "\\065BC.example.",
             ".",
+            "_HTTP._TCP.Svc.NS.svc.cluster.local.",
+            "Dash-In.example.",
+            "*.Wild.example.",
+            "Not.Qualified",
         ] {
             let name = Name::from_ascii(text).expect(text);
             assert_eq!(lowercase_ascii(&name), name.to_lowercase().to_ascii(), "{text}");
+            assert_eq!(name_ascii(&name), name.to_ascii(), "{text}");
         }
         let name = Name::from_ascii("Web.Default.svc.cluster.local.").expect("name");
         assert_eq!(lowercase_ascii(&name), "web.default.svc.cluster.local.");
+        // A leading dash and a byte over 127 are escaped by hickory (a wire name may carry them).
+        let mut name = Name::from_labels([&b"-Lead"[..], b"\x80X", b"Example"]).expect("labels");
+        name.set_fqdn(true);
+        assert_eq!(lowercase_ascii(&name), name.to_lowercase().to_ascii());
+        assert_eq!(name_ascii(&name), name.to_ascii());
     }
 
     #[test]

@@ -4,14 +4,15 @@
 
 use std::collections::{BTreeSet, HashSet};
 use std::net::IpAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use clusterdns_plugin::proto::op::ResponseCode;
 use clusterdns_plugin::proto::rr::rdata::{A, AAAA, CNAME, NS, PTR, SOA, SRV, TXT};
 use clusterdns_plugin::proto::rr::{Name, RData, Record, RecordType};
 use clusterdns_plugin::{
     Fallthrough, Handler, Next, PluginError, Reply, Request, address_from_reverse, lowercase_ascii,
+    name_ascii,
 };
 
 use crate::index::{Published, Snapshot};
@@ -49,7 +50,8 @@ type Answer = Result<(Vec<Record>, Vec<Record>), NameError>;
 
 /// The handler.
 pub struct Kubernetes {
-    zones: Vec<Name>,
+    /// Each zone with its lower-case text, made once rather than per query.
+    zones: Vec<(Name, String)>,
     primary: String,
     pods: PodMode,
     endpoint_pod_names: bool,
@@ -66,7 +68,11 @@ pub struct Kubernetes {
 impl Kubernetes {
     pub fn new(config: &Config, index: Published, synced: Arc<AtomicBool>, local_ips: Vec<IpAddr>) -> Self {
         Self {
-            zones: config.zones.clone(),
+            zones: config
+                .zones
+                .iter()
+                .map(|z| (z.clone(), lowercase_ascii(z)))
+                .collect(),
             primary: config.primary_zone().to_ascii(),
             pods: config.pods,
             endpoint_pod_names: config.endpoint_pod_names,
@@ -87,12 +93,12 @@ impl Kubernetes {
     }
 
     /// CoreDNS's `Records`.
-    fn records(&self, snap: &Snapshot, name: &str, zone: &Zone) -> Result<Vec<Entry>, NameError> {
-        let r = parse_request(name, &zone.lower).map_err(|_| NameError)?;
+    fn records(&self, snap: &Snapshot, name: &str, zone: &Zone<'_>) -> Result<Vec<Entry>, NameError> {
+        let r = parse_request(name, zone.lower).map_err(|_| NameError)?;
         if r.pod_or_svc.is_empty() {
             return Ok(Vec::new());
         }
-        if name.ends_with("in-addr.arpa.") || name.ends_with("ip6.arpa.") || !self.exposed(snap, &r.namespace)
+        if name.ends_with("in-addr.arpa.") || name.ends_with("ip6.arpa.") || !self.exposed(snap, r.namespace)
         {
             return Err(NameError);
         }
@@ -107,13 +113,13 @@ impl Kubernetes {
         &self,
         snap: &Snapshot,
         r: &RecordRequest,
-        zone: &Zone,
+        zone: &Zone<'_>,
     ) -> Result<Vec<Entry>, NameError> {
         if r.service.is_empty() {
             // `<ns>.svc.<zone>`: NODATA for an exposed namespace.
             return Ok(Vec::new());
         }
-        let Some(svc) = snap.service(&r.namespace, &r.service) else {
+        let Some(svc) = snap.service(r.namespace, r.service) else {
             return Err(NameError);
         };
         let slices = snap.slices(&svc.namespace, &svc.name);
@@ -121,7 +127,12 @@ impl Kubernetes {
             (r.port.is_empty() || r.port.eq_ignore_ascii_case(port))
                 && (r.protocol.is_empty() || r.protocol.eq_ignore_ascii_case(proto))
         };
-        let base = format!("{}.{}.svc.{}", svc.name, svc.namespace, zone.query);
+        // Only SRV answers name the service; A lookups, most of the traffic, skip building it.
+        let base = if zone.owner_names {
+            [&*svc.name, ".", &*svc.namespace, ".svc.", zone.query()].concat()
+        } else {
+            String::new()
+        };
         let mut out = Vec::new();
         match &svc.kind {
             ServiceKind::ExternalName(target) => {
@@ -149,7 +160,11 @@ impl Kubernetes {
                         }
                         for p in slice.ports.iter().filter(|p| ports_match(&p.name, &p.protocol)) {
                             out.push(Entry {
-                                key: format!("{hostname}.{base}"),
+                                key: if zone.owner_names {
+                                    format!("{hostname}.{base}")
+                                } else {
+                                    String::new()
+                                },
                                 host: Host::Ip(addr.ip),
                                 port: p.port,
                                 ttl: self.ttl,
@@ -179,7 +194,12 @@ impl Kubernetes {
     }
 
     /// CoreDNS's `findPods`: `a-b-c-d.<ns>.pod.<zone>` (IPv6 with dashes for colons).
-    fn find_pods(&self, snap: &Snapshot, r: &RecordRequest, zone: &Zone) -> Result<Vec<Entry>, NameError> {
+    fn find_pods(
+        &self,
+        snap: &Snapshot,
+        r: &RecordRequest,
+        zone: &Zone<'_>,
+    ) -> Result<Vec<Entry>, NameError> {
         if self.pods == PodMode::Disabled {
             return Err(NameError);
         }
@@ -196,7 +216,7 @@ impl Kubernetes {
             return Err(NameError);
         };
         let entry = Entry {
-            key: format!("{label}.{}.pod.{}", r.namespace, zone.query),
+            key: format!("{label}.{}.pod.{}", r.namespace, zone.query()),
             host: Host::Ip(ip),
             port: 0,
             ttl: self.ttl,
@@ -206,7 +226,7 @@ impl Kubernetes {
             _ if snap
                 .pods
                 .get(&ip)
-                .is_some_and(|ns| ns.iter().any(|n| n.eq_ignore_ascii_case(&r.namespace))) =>
+                .is_some_and(|ns| ns.iter().any(|n| n.eq_ignore_ascii_case(r.namespace))) =>
             {
                 Ok(vec![entry])
             }
@@ -220,11 +240,11 @@ impl Kubernetes {
         snap: &Snapshot,
         name: &str,
         qtype: RecordType,
-        zone: &Zone,
+        zone: &Zone<'_>,
     ) -> Result<Vec<Entry>, NameError> {
         match qtype {
             RecordType::TXT => {
-                if name.strip_suffix(&zone.lower) == Some("dns-version.") {
+                if name.strip_suffix(zone.lower) == Some("dns-version.") {
                     return Ok(vec![Entry {
                         key: name.into(),
                         host: Host::Text(DNS_SCHEMA_VERSION),
@@ -241,7 +261,7 @@ impl Kubernetes {
             RecordType::NS => return Ok(self.ns_addrs(snap, zone)),
             _ => {}
         }
-        if name == format!("ns.dns.{}", zone.lower) {
+        if name.strip_prefix("ns.dns.") == Some(zone.lower) {
             let want_v4 = qtype == RecordType::A;
             return Ok(self
                 .ns_addrs(snap, zone)
@@ -261,7 +281,7 @@ impl Kubernetes {
 
     /// CoreDNS's `nsAddrs`: the services whose endpoints hold one of our addresses, else
     /// `ns.dns.<zone>` with our addresses.
-    fn ns_addrs(&self, snap: &Snapshot, zone: &Zone) -> Vec<Entry> {
+    fn ns_addrs(&self, snap: &Snapshot, zone: &Zone<'_>) -> Vec<Entry> {
         let mut out = Vec::new();
         for local in &self.local_ips {
             for key in snap.endpoint_ips.get(local).into_iter().flat_map(|k| k.iter()) {
@@ -269,7 +289,7 @@ impl Kubernetes {
                     continue;
                 };
                 if let ServiceKind::ClusterIp(ips) = &svc.kind {
-                    let name = format!("{}.{}.svc.{}", svc.name, svc.namespace, zone.query);
+                    let name = format!("{}.{}.svc.{}", svc.name, svc.namespace, zone.query());
                     out.extend(ips.iter().map(|ip| Entry {
                         key: name.clone(),
                         host: Host::Ip(*ip),
@@ -280,7 +300,7 @@ impl Kubernetes {
             }
         }
         if out.is_empty() {
-            let name = format!("ns.dns.{}", zone.query);
+            let name = format!("ns.dns.{}", zone.query());
             out.extend(self.local_ips.iter().map(|ip| Entry {
                 key: name.clone(),
                 host: Host::Ip(*ip),
@@ -297,19 +317,24 @@ impl Kubernetes {
         &'a self,
         req: &'a Request,
         snap: &'a Snapshot,
-        zone: &'a Zone,
+        zone: &'a Zone<'a>,
         name: Name,
-        qtype: RecordType,
+        lower: &'a str,
         depth: usize,
     ) -> std::pin::Pin<Box<dyn Future<Output = Result<Vec<Record>, NameError>> + Send + 'a>> {
         Box::pin(async move {
-            let entries = self.services(snap, &lowercase_ascii(&name), qtype, zone)?;
+            // A or AAAA, also for the targets of the CNAMEs followed.
+            let qtype = req.qtype();
+            let entries = self.services(snap, lower, qtype, zone)?;
+            let single = entries.len() == 1;
             let mut records = Vec::new();
             let mut seen = HashSet::new();
             for e in entries {
                 match e.host {
                     // Each address once (CoreDNS dedups them).
-                    Host::Ip(ip) if ip.is_ipv4() == (qtype == RecordType::A) && seen.insert(ip) => {
+                    Host::Ip(ip)
+                        if ip.is_ipv4() == (qtype == RecordType::A) && (single || seen.insert(ip)) =>
+                    {
                         records.push(address(&name, e.ttl, ip));
                     }
                     Host::Name(target) => {
@@ -322,8 +347,11 @@ impl Kubernetes {
                         }
                         let cname =
                             Record::from_rdata(name.clone(), e.ttl, RData::CNAME(CNAME(target.clone())));
-                        if zone.name.zone_of(&target) {
-                            if let Ok(next) = self.addresses(req, snap, zone, target, qtype, depth + 1).await
+                        if zone.name().zone_of(&target) {
+                            let target_lower = lowercase_ascii(&target);
+                            if let Ok(next) = self
+                                .addresses(req, snap, zone, target, &target_lower, depth + 1)
+                                .await
                                 && !next.is_empty()
                             {
                                 records.push(cname);
@@ -344,7 +372,7 @@ impl Kubernetes {
     }
 
     /// CoreDNS's `plugin.SRV`: weights over every entry before duplicates are dropped.
-    fn srv(&self, snap: &Snapshot, name: &Name, zone: &Zone) -> Answer {
+    fn srv(&self, snap: &Snapshot, name: &Name, zone: &Zone<'_>) -> Answer {
         let entries = self.services(snap, &lowercase_ascii(name), RecordType::SRV, zone)?;
         let weight = if entries.is_empty() {
             0
@@ -379,7 +407,7 @@ impl Kubernetes {
     }
 
     /// CoreDNS's `Reverse`: a cluster IP's service, else every endpoint with the address.
-    fn ptr(&self, snap: &Snapshot, name: &Name, zone: &Zone) -> Answer {
+    fn ptr(&self, snap: &Snapshot, name: &Name, zone: &Zone<'_>) -> Answer {
         let Some(ip) = address_from_reverse(name) else {
             self.records(snap, &lowercase_ascii(name), zone)?;
             return Ok((Vec::new(), Vec::new()));
@@ -418,7 +446,7 @@ impl Kubernetes {
     }
 
     /// The apex NS records with their addresses as glue.
-    fn ns(&self, snap: &Snapshot, name: &Name, zone: &Zone) -> Answer {
+    fn ns(&self, snap: &Snapshot, name: &Name, zone: &Zone<'_>) -> Answer {
         let (mut records, mut extra) = (Vec::new(), Vec::new());
         let mut seen = HashSet::new();
         for e in self.ns_addrs(snap, zone) {
@@ -434,9 +462,9 @@ impl Kubernetes {
     }
 
     /// `<zone> SOA`: `ns.dns.<zone> hostmaster.<zone> <serial> 7200 1800 86400 <ttl>`, TTL at most 300.
-    fn soa(&self, snap: &Snapshot, zone: &Zone) -> Record {
+    fn soa(&self, snap: &Snapshot, zone: &Zone<'_>) -> Record {
         let join = |label: &str| {
-            Name::from_ascii(format!("{label}.{}", zone.query)).unwrap_or_else(|_| zone.name.clone())
+            Name::from_ascii(format!("{label}.{}", zone.query())).unwrap_or_else(|_| zone.name().clone())
         };
         let soa = SOA::new(
             join("ns.dns"),
@@ -447,10 +475,10 @@ impl Kubernetes {
             86400,
             self.ttl,
         );
-        Record::from_rdata(zone.name.clone(), self.ttl.min(300), RData::SOA(soa))
+        Record::from_rdata(zone.name().clone(), self.ttl.min(300), RData::SOA(soa))
     }
 
-    fn negative(&self, req: &Request, snap: &Snapshot, zone: &Zone, rcode: ResponseCode) -> Reply {
+    fn negative(&self, req: &Request, snap: &Snapshot, zone: &Zone<'_>, rcode: ResponseCode) -> Reply {
         let mut m = req.reply();
         m.metadata.response_code = rcode;
         m.metadata.authoritative = true;
@@ -460,10 +488,28 @@ impl Kubernetes {
 }
 
 /// The zone a query matched: as configured, as the query wrote it, lower-cased text.
-struct Zone {
-    name: Name,
-    query: String,
-    lower: String,
+/// The configured zone a query fell in. The query-case forms are made only when an answer
+/// uses them: most queries are A lookups that never name the zone.
+struct Zone<'a> {
+    qname: &'a Name,
+    labels: usize,
+    lower: &'a str,
+    /// Whether entries need their owner names: only SRV answers name their targets.
+    owner_names: bool,
+    name: OnceLock<Name>,
+    query: OnceLock<String>,
+}
+
+impl Zone<'_> {
+    /// The zone in the query's case (CoreDNS answers with the case it was asked in).
+    fn name(&self) -> &Name {
+        self.name.get_or_init(|| self.qname.trim_to(self.labels))
+    }
+
+    /// [`Zone::name`] as text.
+    fn query(&self) -> &str {
+        self.query.get_or_init(|| name_ascii(self.name()))
+    }
 }
 
 fn address(owner: &Name, ttl: u32, ip: IpAddr) -> Record {
@@ -486,27 +532,29 @@ impl Handler for Kubernetes {
 
     async fn serve(&self, req: &mut Request, next: Next<'_>) -> Result<Reply, PluginError> {
         let qname = req.qname().clone();
-        let Some(configured) = self
+        let Some((configured, configured_lower)) = self
             .zones
             .iter()
-            .filter(|z| z.zone_of(&qname))
-            .max_by_key(|z| z.num_labels())
+            .filter(|(z, _)| z.zone_of(&qname))
+            .max_by_key(|(z, _)| z.num_labels())
         else {
             return next.run(req).await;
         };
         // The zone keeps the query's case in what is answered (CoreDNS: "maintain case").
-        let zone_name = qname.trim_to(usize::from(configured.num_labels()));
         let zone = Zone {
-            query: zone_name.to_ascii(),
-            lower: lowercase_ascii(configured),
-            name: zone_name,
+            qname: &qname,
+            labels: usize::from(configured.num_labels()),
+            lower: configured_lower,
+            owner_names: req.qtype() == RecordType::SRV,
+            name: OnceLock::new(),
+            query: OnceLock::new(),
         };
         let snap = self.index.load_full();
         let lower = lowercase_ascii(&qname);
         let qtype = req.qtype();
         let answer: Answer = match qtype {
             RecordType::A | RecordType::AAAA => self
-                .addresses(req, &snap, &zone, qname.clone(), qtype, 0)
+                .addresses(req, &snap, &zone, qname.clone(), &lower, 0)
                 .await
                 .map(|r| (r, Vec::new())),
             RecordType::TXT => self.services(&snap, &lower, qtype, &zone).map(|entries| {

@@ -1,15 +1,16 @@
 //! Query names under a kubernetes zone: CoreDNS's `parseRequest`.
 
-/// What a name asks for: `[_port._proto.|endpoint.]service.namespace.svc|pod`.
+/// What a name asks for: `[_port._proto.|endpoint.]service.namespace.svc|pod`, as slices of the
+/// name (parsed for every query, so nothing is copied).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RecordRequest {
-    pub port: String,
-    pub protocol: String,
-    pub endpoint: String,
-    pub service: String,
-    pub namespace: String,
+pub struct RecordRequest<'a> {
+    pub port: &'a str,
+    pub protocol: &'a str,
+    pub endpoint: &'a str,
+    pub service: &'a str,
+    pub namespace: &'a str,
     /// `svc`, `pod`, or empty for the apex, `svc.<zone>` and `pod.<zone>`.
-    pub pod_or_svc: String,
+    pub pod_or_svc: &'a str,
 }
 
 /// A name that cannot be a kubernetes record (a name error).
@@ -17,63 +18,63 @@ pub struct RecordRequest {
 pub struct Invalid;
 
 /// Parses `name` (lower case, fully qualified) under `zone` (lower case, fully qualified).
-pub fn parse_request(name: &str, zone: &str) -> Result<RecordRequest, Invalid> {
+pub fn parse_request<'a>(name: &'a str, zone: &str) -> Result<RecordRequest<'a>, Invalid> {
     let mut r = RecordRequest::default();
     let base = name.strip_suffix(zone).unwrap_or("").trim_end_matches('.');
     if base.is_empty() || base == "svc" || base == "pod" {
         return Ok(r);
     }
-    let segs: Vec<&str> = base.split('.').collect();
-    let mut last = segs.len();
-    let mut take = || {
-        last = last.checked_sub(1)?;
-        Some(segs[last].to_string())
-    };
-    r.pod_or_svc = take().unwrap_or_default();
+    // From the right: kind, namespace, service, then at most two more labels.
+    let mut labels = base.rsplit('.');
+    r.pod_or_svc = labels.next().unwrap_or_default();
     if r.pod_or_svc != "svc" && r.pod_or_svc != "pod" {
         return Err(Invalid);
     }
-    let Some(namespace) = take() else { return Ok(r) };
+    let Some(namespace) = labels.next() else {
+        return Ok(r);
+    };
     r.namespace = namespace;
-    let Some(service) = take() else { return Ok(r) };
+    let Some(service) = labels.next() else {
+        return Ok(r);
+    };
     r.service = service;
-    match last {
-        0 => {}
+    match (labels.next(), labels.next(), labels.next()) {
+        (None, _, _) => {}
         // An endpoint label.
-        1 => r.endpoint = segs[0].to_string(),
+        (Some(endpoint), None, _) => r.endpoint = endpoint,
         // Port and protocol (`_http._tcp`; a bare `_` is an empty label, matching any).
-        2 => {
-            r.protocol = strip_underscore(segs[1]);
-            r.port = strip_underscore(segs[0]);
+        (Some(protocol), Some(port), None) => {
+            r.protocol = strip_underscore(protocol);
+            r.port = strip_underscore(port);
         }
         _ => return Err(Invalid),
     }
     Ok(r)
 }
 
-fn strip_underscore(s: &str) -> String {
-    s.strip_prefix('_').unwrap_or(s).to_string()
+fn strip_underscore(s: &str) -> &str {
+    s.strip_prefix('_').unwrap_or(s)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn r(
-        port: &str,
-        protocol: &str,
-        endpoint: &str,
-        service: &str,
-        namespace: &str,
-        kind: &str,
-    ) -> RecordRequest {
+    fn r<'a>(
+        port: &'a str,
+        protocol: &'a str,
+        endpoint: &'a str,
+        service: &'a str,
+        namespace: &'a str,
+        pod_or_svc: &'a str,
+    ) -> RecordRequest<'a> {
         RecordRequest {
-            port: port.into(),
-            protocol: protocol.into(),
-            endpoint: endpoint.into(),
-            service: service.into(),
-            namespace: namespace.into(),
-            pod_or_svc: kind.into(),
+            port,
+            protocol,
+            endpoint,
+            service,
+            namespace,
+            pod_or_svc,
         }
     }
 
