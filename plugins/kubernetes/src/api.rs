@@ -10,7 +10,10 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use serde::de::IgnoredAny;
 use serde::{Deserialize, Deserializer};
 
-/// Makes `$slim` the kube-rs resource `$full` is, with its metadata in `metadata`.
+/// Makes `$slim` the kube-rs resource `$full` is, with its metadata in `metadata`. The metadata is
+/// boxed: a list arrives whole (`resourceVersion=0` is not paged) as one `Vec` of these, and an
+/// inline `ObjectMeta` (~340 bytes, mostly empty options) in every element is most of that
+/// `Vec`'s size, doubled by its growth.
 macro_rules! resource_as {
     ($slim:ty, $full:ty) => {
         impl k8s_openapi::Resource for $slim {
@@ -60,8 +63,8 @@ impl From<Meta> for ObjectMeta {
     }
 }
 
-fn slim_meta<'de, D: Deserializer<'de>>(d: D) -> Result<ObjectMeta, D::Error> {
-    Meta::deserialize(d).map(ObjectMeta::from)
+fn slim_meta<'de, D: Deserializer<'de>>(d: D) -> Result<Box<ObjectMeta>, D::Error> {
+    Meta::deserialize(d).map(|m| Box::new(ObjectMeta::from(m)))
 }
 
 /// Whether a JSON object (or null) has entries, without building it.
@@ -93,7 +96,7 @@ fn non_empty_map<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
 #[derive(Clone, Debug, Deserialize)]
 pub struct Service {
     #[serde(deserialize_with = "slim_meta", default)]
-    pub metadata: ObjectMeta,
+    pub metadata: Box<ObjectMeta>,
     pub spec: Option<ServiceSpec>,
 }
 resource_as!(Service, core::Service);
@@ -127,7 +130,7 @@ pub struct ServicePort {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(from = "RawEndpointSlice")]
 pub struct EndpointSlice {
-    pub metadata: ObjectMeta,
+    pub metadata: Box<ObjectMeta>,
     /// The `kubernetes.io/service-name` label.
     pub service_name: Option<String>,
     /// The `endpoints.kubernetes.io/last-change-trigger-time` annotation.
@@ -173,16 +176,16 @@ impl From<RawEndpointSlice> for EndpointSlice {
     fn from(raw: RawEndpointSlice) -> EndpointSlice {
         let (metadata, service_name, trigger_time) = match raw.metadata {
             Some(m) => (
-                ObjectMeta {
+                Box::new(ObjectMeta {
                     name: m.name,
                     namespace: m.namespace,
                     resource_version: m.resource_version,
                     ..ObjectMeta::default()
-                },
+                }),
                 m.labels.and_then(|l| l.service_name),
                 m.annotations.and_then(|a| a.trigger_time),
             ),
-            None => (ObjectMeta::default(), None, None),
+            None => (Box::default(), None, None),
         };
         EndpointSlice {
             metadata,
@@ -225,7 +228,7 @@ pub struct EndpointPort {
 #[derive(Clone, Debug, Deserialize)]
 pub struct Namespace {
     #[serde(deserialize_with = "slim_meta", default)]
-    pub metadata: ObjectMeta,
+    pub metadata: Box<ObjectMeta>,
 }
 resource_as!(Namespace, core::Namespace);
 
@@ -233,7 +236,7 @@ resource_as!(Namespace, core::Namespace);
 #[derive(Clone, Debug, Deserialize)]
 pub struct Pod {
     #[serde(deserialize_with = "slim_meta", default)]
-    pub metadata: ObjectMeta,
+    pub metadata: Box<ObjectMeta>,
     pub status: Option<PodStatus>,
 }
 resource_as!(Pod, core::Pod);

@@ -97,13 +97,45 @@ pub type Published = Arc<ArcSwap<Snapshot>>;
 #[derive(Default)]
 pub struct Store {
     snap: Snapshot,
-    /// Slices by (namespace, slice name).
+    /// Slices by (namespace, slice name); by service they are in the snapshot's `endpoints`.
     slices: HashMap<Key, Arc<Slice>>,
-    /// Slice names by the (namespace, service) they belong to.
-    slices_of: HashMap<Key, Vec<Arc<str>>>,
     /// Pods by (namespace, name), for their IPs, and by IP.
     pods: HashMap<Key, IpAddr>,
     pods_at: HashMap<IpAddr, Vec<Key>>,
+    /// Namespaces, port names and protocols: a few distinct strings repeated in every object.
+    strings: Interner,
+}
+
+/// One shared copy of each repeated string: with 10,000 services the same namespace, `http` and
+/// `tcp` would otherwise be 60,000 separate allocations.
+#[derive(Default)]
+struct Interner {
+    strings: std::collections::HashSet<Arc<str>>,
+    /// The size after the last sweep: the next one comes when it has doubled.
+    swept: usize,
+}
+
+impl Interner {
+    fn share(&mut self, s: &mut Arc<str>) {
+        if let Some(shared) = self.strings.get(&**s) {
+            *s = shared.clone();
+            return;
+        }
+        self.strings.insert(s.clone());
+        // Strings no object holds any more (a deleted namespace) are dropped once the set has
+        // doubled: amortized constant work, and churn cannot grow it without bound.
+        if self.strings.len() > 2 * self.swept + 64 {
+            self.strings.retain(|s| Arc::strong_count(s) > 1);
+            self.swept = self.strings.len();
+        }
+    }
+
+    fn share_ports(&mut self, ports: &mut [crate::objects::Port]) {
+        for p in ports {
+            self.share(&mut p.name);
+            self.share(&mut p.protocol);
+        }
+    }
 }
 
 fn key(namespace: &Arc<str>, name: &Arc<str>) -> Key {
@@ -126,7 +158,9 @@ impl Store {
         self.snap.serial = now();
     }
 
-    pub fn apply_service(&mut self, s: Service) {
+    pub fn apply_service(&mut self, mut s: Service) {
+        self.strings.share(&mut s.namespace);
+        self.strings.share_ports(&mut s.ports);
         let k = key(&s.namespace, &s.name);
         if self.snap.services.get(&k).is_some_and(|old| **old == s) {
             return;
@@ -155,37 +189,21 @@ impl Store {
         self.touched();
     }
 
-    pub fn apply_slice(&mut self, s: Slice) {
+    pub fn apply_slice(&mut self, mut s: Slice) {
+        self.strings.share(&mut s.namespace);
+        self.strings.share_ports(&mut s.ports);
         let k = key(&s.namespace, &s.name);
         if self.slices.get(&k).is_some_and(|old| **old == s) {
             return;
         }
         let s = Arc::new(s);
         let old = self.slices.insert(k, s.clone());
-        if let Some(old) = &old {
-            self.unlist(old);
-        }
-        self.slices_of
-            .entry(key(&s.namespace, &s.service))
-            .or_default()
-            .push(s.name.clone());
         self.reindex_slice(old.as_deref(), Some(&s));
     }
 
     pub fn delete_slice(&mut self, k: &Key) {
         if let Some(old) = self.slices.remove(k) {
-            self.unlist(&old);
             self.reindex_slice(Some(&old), None);
-        }
-    }
-
-    fn unlist(&mut self, s: &Slice) {
-        let svc = key(&s.namespace, &s.service);
-        if let Some(names) = self.slices_of.get_mut(&svc) {
-            names.retain(|n| *n != s.name);
-            if names.is_empty() {
-                self.slices_of.remove(&svc);
-            }
         }
     }
 
@@ -203,14 +221,22 @@ impl Store {
         for s in old.into_iter().chain(new.map(|s| &**s)) {
             ips.extend(s.addresses.iter().map(|a| a.ip));
         }
+        // A slice's name is unique in its namespace: the old copy goes wherever it was, the new
+        // one joins the end of its service's list.
+        let name = old.map(|s| &s.name).or(new.map(|s| &s.name));
         for svc in &services {
-            let slices: Vec<Arc<Slice>> = self
-                .slices_of
+            let mut slices: Vec<Arc<Slice>> = self
+                .snap
+                .endpoints
                 .get(svc)
                 .into_iter()
-                .flatten()
-                .filter_map(|name| self.slices.get(&(svc.0.clone(), name.clone())).cloned())
+                .flat_map(|list| list.iter())
+                .filter(|s| Some(&s.name) != name)
+                .cloned()
                 .collect();
+            if let Some(new) = new.filter(|s| key(&s.namespace, &s.service) == *svc) {
+                slices.push(new.clone());
+            }
             if slices.is_empty() {
                 self.snap.endpoints.remove(svc);
             } else {
@@ -246,7 +272,8 @@ impl Store {
         self.touched();
     }
 
-    pub fn apply_namespace(&mut self, name: Arc<str>) {
+    pub fn apply_namespace(&mut self, mut name: Arc<str>) {
+        self.strings.share(&mut name);
         if self.snap.namespaces.insert(name).is_none() {
             self.touched();
         }
@@ -258,7 +285,8 @@ impl Store {
         }
     }
 
-    pub fn apply_pod(&mut self, p: Pod) {
+    pub fn apply_pod(&mut self, mut p: Pod) {
+        self.strings.share(&mut p.namespace);
         let k = key(&p.namespace, &p.name);
         if self.pods.get(&k).copied() == p.ip {
             return;
@@ -358,5 +386,30 @@ impl Store {
         for p in pods {
             self.apply_pod(p);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interner_shares_copies_and_sweeps_what_nothing_holds() {
+        let mut strings = Interner::default();
+        let (mut a, mut b): (Arc<str>, Arc<str>) = (Arc::from("default"), Arc::from("default"));
+        strings.share(&mut a);
+        strings.share(&mut b);
+        assert!(Arc::ptr_eq(&a, &b));
+
+        // A namespace that is gone leaves the set at the next sweep.
+        let mut gone: Arc<str> = Arc::from("deleted-ns");
+        strings.share(&mut gone);
+        drop(gone);
+        for i in 0..200 {
+            let mut s: Arc<str> = Arc::from(format!("ns-{i}"));
+            strings.share(&mut s);
+        }
+        assert!(!strings.strings.contains("deleted-ns"));
+        assert!(strings.strings.contains("default"), "still held by a and b");
     }
 }
