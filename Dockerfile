@@ -4,8 +4,9 @@
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY . .
-# Shipped binaries get the small, slow-to-build profile (see rust-stack notes: 16.6 MB -> 9.3 MB).
-ENV CARGO_PROFILE_RELEASE_LTO=fat CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 CARGO_PROFILE_RELEASE_STRIP=true
+# The release profile (fat LTO) and .cargo/config.toml (jemalloc's options) come with the source;
+# the image also drops symbols (11.3 MB -> ~9 MB).
+ENV CARGO_PROFILE_RELEASE_STRIP=true
 RUN cargo build --release --locked --bin clusterdns
 
 FROM debian:bookworm-slim AS caps

@@ -11,6 +11,11 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clusterdns_plugin::clog;
 
+/// jemalloc, trimmed to return freed pages within a second (see .cargo/config.toml): the first
+/// list of a big cluster arrives whole, and glibc keeps that peak resident for good.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// Served when there is no `-conf` and no `./Corefile`: answers without a cluster, from
 /// /etc/hosts and the host's resolvers.
 const DEFAULT_COREFILE: &str = ". {\n    errors\n    log\n    hosts {\n        fallthrough\n    }\n    cache 30\n    forward . /etc/resolv.conf\n}\n";

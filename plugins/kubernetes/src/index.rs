@@ -60,12 +60,20 @@ pub type Map<K, V> =
 /// imbl's set with foldhash, as [`Map`].
 pub type Set<A> = imbl::GenericHashSet<A, foldhash::fast::RandomState, imbl::shared_ptr::DefaultSharedPtr>;
 
+/// A service name's objects: the Service, and the slices that name it. Either may be missing
+/// (slices can arrive before their Service). One map for both: one lookup per query and one
+/// set of map nodes instead of two.
+#[derive(Debug, Clone, Default)]
+pub struct Named {
+    pub service: Option<Arc<Service>>,
+    pub slices: Option<Arc<[Arc<Slice>]>>,
+}
+
 /// What queries see.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
-    pub services: Map<Key, Arc<Service>>,
-    /// Slices by the (namespace, service) they belong to; the service need not exist.
-    pub endpoints: Map<Key, Arc<[Arc<Slice>]>>,
+    /// Services and their slices by (namespace, service name).
+    pub services: Map<Key, Named>,
     /// The first service with each cluster IP, for PTRs.
     pub cluster_ips: Map<IpAddr, Key>,
     /// The (namespace, service) of every slice holding an address, for PTRs.
@@ -80,12 +88,17 @@ pub struct Snapshot {
 impl Snapshot {
     /// The slices of a service (empty if none).
     pub fn slices(&self, namespace: &str, service: &str) -> &[Arc<Slice>] {
-        self.endpoints
-            .get(&(namespace, service) as &dyn KeyRef)
-            .map_or(&[], |s| s)
+        self.named(namespace, service)
+            .and_then(|n| n.slices.as_deref())
+            .unwrap_or(&[])
     }
 
     pub fn service(&self, namespace: &str, name: &str) -> Option<&Arc<Service>> {
+        self.named(namespace, name).and_then(|n| n.service.as_ref())
+    }
+
+    /// A service and its slices in one lookup.
+    pub fn named(&self, namespace: &str, name: &str) -> Option<&Named> {
         self.services.get(&(namespace, name) as &dyn KeyRef)
     }
 }
@@ -162,7 +175,7 @@ impl Store {
         self.strings.share(&mut s.namespace);
         self.strings.share_ports(&mut s.ports);
         let k = key(&s.namespace, &s.name);
-        if self.snap.services.get(&k).is_some_and(|old| **old == s) {
+        if self.snap.service(&k.0, &k.1).is_some_and(|old| **old == s) {
             return;
         }
         self.delete_service(&k);
@@ -171,14 +184,29 @@ impl Store {
                 self.snap.cluster_ips.entry(*ip).or_insert_with(|| k.clone());
             }
         }
-        self.snap.services.insert(k, Arc::new(s));
+        let mut named = self.snap.services.get(&k).cloned().unwrap_or_default();
+        named.service = Some(Arc::new(s));
+        self.snap.services.insert(k, named);
         self.touched();
     }
 
+    /// Stores what a service name has, dropping the entry when nothing is left.
+    fn set_named(&mut self, k: &Key, named: Named) {
+        if named.service.is_none() && named.slices.is_none() {
+            self.snap.services.remove(k);
+        } else {
+            self.snap.services.insert(k.clone(), named);
+        }
+    }
+
     pub fn delete_service(&mut self, k: &Key) {
-        let Some(old) = self.snap.services.remove(k) else {
+        let Some(mut named) = self.snap.services.get(k).cloned() else {
             return;
         };
+        let Some(old) = named.service.take() else {
+            return;
+        };
+        self.set_named(k, named);
         if let crate::objects::ServiceKind::ClusterIp(ips) = &old.kind {
             for ip in ips {
                 if self.snap.cluster_ips.get(ip) == Some(k) {
@@ -225,11 +253,10 @@ impl Store {
         // one joins the end of its service's list.
         let name = old.map(|s| &s.name).or(new.map(|s| &s.name));
         for svc in &services {
-            let mut slices: Vec<Arc<Slice>> = self
-                .snap
-                .endpoints
-                .get(svc)
-                .into_iter()
+            let mut named = self.snap.services.get(svc).cloned().unwrap_or_default();
+            let mut slices: Vec<Arc<Slice>> = named
+                .slices
+                .iter()
                 .flat_map(|list| list.iter())
                 .filter(|s| Some(&s.name) != name)
                 .cloned()
@@ -237,11 +264,8 @@ impl Store {
             if let Some(new) = new.filter(|s| key(&s.namespace, &s.service) == *svc) {
                 slices.push(new.clone());
             }
-            if slices.is_empty() {
-                self.snap.endpoints.remove(svc);
-            } else {
-                self.snap.endpoints.insert(svc.clone(), slices.into());
-            }
+            named.slices = (!slices.is_empty()).then(|| slices.into());
+            self.set_named(svc, named);
         }
         for ip in ips {
             let mut holders: Vec<Key> = Vec::new();
@@ -256,9 +280,9 @@ impl Store {
             {
                 let holds = self
                     .snap
-                    .endpoints
-                    .get(&svc)
-                    .is_some_and(|slices| slices.iter().any(|s| s.addresses.iter().any(|a| a.ip == ip)));
+                    .slices(&svc.0, &svc.1)
+                    .iter()
+                    .any(|s| s.addresses.iter().any(|a| a.ip == ip));
                 if holds && !holders.contains(&svc) {
                     holders.push(svc);
                 }
@@ -331,9 +355,9 @@ impl Store {
         let gone: Vec<Key> = self
             .snap
             .services
-            .keys()
-            .filter(|k| !keep.contains(*k))
-            .cloned()
+            .iter()
+            .filter(|(k, named)| named.service.is_some() && !keep.contains(*k))
+            .map(|(k, _)| k.clone())
             .collect();
         for k in gone {
             self.delete_service(&k);

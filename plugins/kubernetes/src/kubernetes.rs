@@ -119,10 +119,12 @@ impl Kubernetes {
             // `<ns>.svc.<zone>`: NODATA for an exposed namespace.
             return Ok(Vec::new());
         }
-        let Some(svc) = snap.service(r.namespace, r.service) else {
+        let Some((svc, slices)) = snap
+            .named(r.namespace, r.service)
+            .and_then(|n| Some((n.service.as_ref()?, n.slices.as_deref().unwrap_or(&[]))))
+        else {
             return Err(NameError);
         };
-        let slices = snap.slices(&svc.namespace, &svc.name);
         let ports_match = |port: &str, proto: &str| {
             (r.port.is_empty() || r.port.eq_ignore_ascii_case(port))
                 && (r.protocol.is_empty() || r.protocol.eq_ignore_ascii_case(proto))
@@ -285,7 +287,7 @@ impl Kubernetes {
         let mut out = Vec::new();
         for local in &self.local_ips {
             for key in snap.endpoint_ips.get(local).into_iter().flat_map(|k| k.iter()) {
-                let Some(svc) = snap.services.get(key) else {
+                let Some(svc) = snap.service(&key.0, &key.1) else {
                     continue;
                 };
                 if let ServiceKind::ClusterIp(ips) = &svc.kind {
