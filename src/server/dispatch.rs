@@ -24,6 +24,8 @@ use std::panic::AssertUnwindSafe;
 
 use super::assemble::ZoneTable;
 use super::truncate;
+use super::udp::UdpReply;
+use super::wire;
 
 /// EDNS options CoreDNS echoes back when the reply has no OPT of its own
 /// (NSID, EXPIRE, COOKIE, TCP-KEEPALIVE, PADDING: its `supportedOptions`).
@@ -177,81 +179,157 @@ pub struct Shared(pub Arc<Dispatcher>);
 
 #[async_trait::async_trait]
 impl RequestHandler for Shared {
-    async fn handle_request<R: ResponseHandler, T: Time>(
-        &self,
-        wire: &WireRequest,
-        mut rh: R,
-    ) -> ResponseInfo {
+    async fn handle_request<R: ResponseHandler, T: Time>(&self, wire: &WireRequest, rh: R) -> ResponseInfo {
         let answer = self.0.answer(wire).await;
-        let sent = match answer {
-            Answer::Message(m) => {
-                let edns = reply_edns(wire.edns.as_ref(), m.edns.as_ref());
-                let mut builder = MessageResponseBuilder::from_message_request(wire);
-                if let Some(e) = edns.as_ref() {
-                    builder.edns(e);
-                }
-                let mut md = m.metadata;
-                md.id = wire.metadata.id;
-                md.message_type = MessageType::Response;
-                md.op_code = wire.metadata.op_code;
-                let mut m = m;
-                m.additionals.retain(|r| !is_opt(r));
-                let question = wire.queries.as_bytes();
-                let limit = udp_limit(wire);
-                if wire.protocol() == Protocol::Udp
-                    && truncate::upper_bound(question, &m, edns.as_ref()) > usize::from(limit)
-                {
-                    let fit = truncate::fit(question, &m, edns.as_ref(), limit);
-                    m.answers.truncate(fit.answers);
-                    m.authorities.truncate(fit.authorities);
-                    m.additionals.truncate(fit.additionals);
-                    md.truncation |= fit.truncated;
-                }
-                rh.send_response(builder.build(
-                    md,
-                    m.answers.iter(),
-                    m.authorities.iter(),
-                    [].iter(),
-                    m.additionals.iter(),
-                ))
-                .await
-            }
-            Answer::Error(rcode) => {
-                let edns = reply_edns(wire.edns.as_ref(), None);
-                let mut builder = MessageResponseBuilder::from_message_request(wire);
-                if let Some(e) = edns.as_ref() {
-                    builder.edns(e);
-                }
-                let mut md = Metadata::response_from_request(&wire.metadata);
-                md.response_code = rcode;
-                rh.send_response(builder.build_no_records(md)).await
-            }
-            Answer::Bare(rcode) => {
-                let mut md = Metadata::response_from_request(&wire.metadata);
-                md.response_code = rcode;
-                let no_queries = empty_queries();
-                let builder = MessageResponseBuilder::new(&no_queries, None);
-                rh.send_response(builder.build_no_records(md)).await
-            }
-            Answer::BadVersion => {
-                let mut edns = Edns::new();
-                edns.set_version(0);
-                let mut md = Metadata::response_from_request(&wire.metadata);
-                md.response_code = ResponseCode::BADVERS;
-                let no_queries = empty_queries();
-                let builder = MessageResponseBuilder::new(&no_queries, Some(&edns));
-                rh.send_response(builder.build_no_records(md)).await
-            }
-        };
-        sent.unwrap_or_else(|_| {
-            let mut md = Metadata::response_from_request(&wire.metadata);
-            md.response_code = ResponseCode::ServFail;
-            ResponseInfo::from(Header {
-                metadata: md,
-                counts: HeaderCounts::default(),
-            })
-        })
+        respond(wire, answer, rh).await
     }
+}
+
+impl Shared {
+    /// Answers a UDP query: a reply CoreDNS would send uncompressed is written here in one
+    /// piece; anything else goes through hickory's encoder.
+    pub async fn handle_udp(&self, wire: &WireRequest, reply: UdpReply) {
+        match self.0.answer(wire).await {
+            Answer::Message(m) => {
+                let shaped = Shaped::new(wire, m);
+                let bytes = shaped
+                    .uncompressed
+                    .then(|| {
+                        wire::uncompressed(
+                            &shaped.metadata,
+                            wire.queries.as_bytes(),
+                            u16::try_from(wire.queries.len()).unwrap_or(1),
+                            &shaped.m,
+                            shaped.edns.as_ref(),
+                            shaped.size,
+                        )
+                    })
+                    .flatten();
+                match bytes {
+                    Some(bytes) => reply.send_bytes(&bytes),
+                    None => {
+                        let _ = send_shaped(wire, shaped, reply).await;
+                    }
+                }
+            }
+            other => {
+                let _ = respond(wire, other, reply).await;
+            }
+        }
+    }
+}
+
+/// A chain's reply shaped as CoreDNS shapes it: the client's ID and opcode, EDNS as
+/// `SizeAndDo`, and for UDP fitted to the client's size (miekg's `Truncate`).
+struct Shaped {
+    metadata: Metadata,
+    m: Message,
+    edns: Option<Edns>,
+    /// The reply's size without compression.
+    size: usize,
+    /// Whether CoreDNS would send it uncompressed: it fits whole, and over UDP it is within
+    /// 1480 bytes (IPv4) or 1220 (IPv6), above which `Scrub` compresses.
+    uncompressed: bool,
+}
+
+impl Shaped {
+    fn new(wire: &WireRequest, mut m: Message) -> Self {
+        let edns = reply_edns(wire.edns.as_ref(), m.edns.as_ref());
+        let mut metadata = m.metadata;
+        metadata.id = wire.metadata.id;
+        metadata.message_type = MessageType::Response;
+        metadata.op_code = wire.metadata.op_code;
+        m.additionals.retain(|r| !is_opt(r));
+        let question = wire.queries.as_bytes();
+        let size = truncate::upper_bound(question, &m, edns.as_ref());
+        let udp = wire.protocol() == Protocol::Udp;
+        let limit = if udp {
+            usize::from(udp_limit(wire))
+        } else {
+            usize::from(u16::MAX)
+        };
+        let mut uncompressed = size <= limit;
+        if !uncompressed && udp {
+            let fit = truncate::fit(question, &m, edns.as_ref(), udp_limit(wire));
+            m.answers.truncate(fit.answers);
+            m.authorities.truncate(fit.authorities);
+            m.additionals.truncate(fit.additionals);
+            metadata.truncation |= fit.truncated;
+        }
+        let scrub = if wire.src().is_ipv4() { 1480 } else { 1220 };
+        if udp && size > scrub {
+            uncompressed = false;
+        }
+        Shaped {
+            metadata,
+            m,
+            edns,
+            size,
+            uncompressed,
+        }
+    }
+}
+
+/// Writes a shaped reply with hickory's encoder (which compresses names).
+async fn send_shaped<R: ResponseHandler>(
+    wire: &WireRequest,
+    shaped: Shaped,
+    mut rh: R,
+) -> Result<ResponseInfo, hickory_server::net::NetError> {
+    let mut builder = MessageResponseBuilder::from_message_request(wire);
+    if let Some(e) = shaped.edns.as_ref() {
+        builder.edns(e);
+    }
+    let m = &shaped.m;
+    rh.send_response(builder.build(
+        shaped.metadata,
+        m.answers.iter(),
+        m.authorities.iter(),
+        [].iter(),
+        m.additionals.iter(),
+    ))
+    .await
+}
+
+/// Writes any answer through `rh` (hickory's encoder).
+async fn respond<R: ResponseHandler>(wire: &WireRequest, answer: Answer, mut rh: R) -> ResponseInfo {
+    let sent = match answer {
+        Answer::Message(m) => send_shaped(wire, Shaped::new(wire, m), rh).await,
+        Answer::Error(rcode) => {
+            let edns = reply_edns(wire.edns.as_ref(), None);
+            let mut builder = MessageResponseBuilder::from_message_request(wire);
+            if let Some(e) = edns.as_ref() {
+                builder.edns(e);
+            }
+            let mut md = Metadata::response_from_request(&wire.metadata);
+            md.response_code = rcode;
+            rh.send_response(builder.build_no_records(md)).await
+        }
+        Answer::Bare(rcode) => {
+            let mut md = Metadata::response_from_request(&wire.metadata);
+            md.response_code = rcode;
+            let no_queries = empty_queries();
+            let builder = MessageResponseBuilder::new(&no_queries, None);
+            rh.send_response(builder.build_no_records(md)).await
+        }
+        Answer::BadVersion => {
+            let mut edns = Edns::new();
+            edns.set_version(0);
+            let mut md = Metadata::response_from_request(&wire.metadata);
+            md.response_code = ResponseCode::BADVERS;
+            let no_queries = empty_queries();
+            let builder = MessageResponseBuilder::new(&no_queries, Some(&edns));
+            rh.send_response(builder.build_no_records(md)).await
+        }
+    };
+    sent.unwrap_or_else(|_| {
+        let mut md = Metadata::response_from_request(&wire.metadata);
+        md.response_code = ResponseCode::ServFail;
+        ResponseInfo::from(Header {
+            metadata: md,
+            counts: HeaderCounts::default(),
+        })
+    })
 }
 
 /// CoreDNS's `SizeAndDo`: a reply to an EDNS query carries OPT version 0 with the client's UDP

@@ -5,6 +5,7 @@ mod dispatch;
 mod run;
 mod truncate;
 mod udp;
+mod wire;
 
 pub use assemble::{Plan, assemble};
 pub use run::{Running, start};

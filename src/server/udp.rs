@@ -20,10 +20,9 @@ use clusterdns_plugin::proto::op::{Header, MessageType, Metadata, OpCode, Respon
 use clusterdns_plugin::proto::serialize::binary::{BinDecodable, BinDecoder, BinEncodable, BinEncoder};
 use clusterdns_plugin::{clog, metrics};
 use hickory_server::net::NetError;
-use hickory_server::net::runtime::TokioTime;
 use hickory_server::net::xfer::Protocol;
 use hickory_server::proto::rr::Record;
-use hickory_server::server::{Request as WireRequest, RequestHandler, ResponseHandler, ResponseInfo};
+use hickory_server::server::{Request as WireRequest, ResponseHandler, ResponseInfo};
 use hickory_server::zone_handler::{MessageResponse, MessageResponseBuilder};
 use tokio::runtime::Handle;
 
@@ -135,7 +134,7 @@ impl Reader {
         };
         let shared = Shared(self.dispatcher.clone());
         let mut task: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(async move {
-            shared.handle_request::<_, TokioTime>(&request, reply).await;
+            shared.handle_udp(&request, reply).await;
         });
         // A future must register the waker of its latest poll, so one first polled with a no-op
         // waker and then spawned is woken by the runtime as usual.
@@ -183,9 +182,17 @@ fn format_error(bytes: &[u8], mut reply: UdpReply) {
 
 /// Writes one reply to the client with a single `sendto`.
 #[derive(Clone)]
-struct UdpReply {
+pub struct UdpReply {
     socket: Arc<UdpSocket>,
     dst: SocketAddr,
+}
+
+impl UdpReply {
+    /// Sends a reply already in wire form. A reply the socket cannot take is dropped, as a
+    /// full socket buffer drops it (the client retries).
+    pub fn send_bytes(&self, bytes: &[u8]) {
+        let _ = self.socket.send_to(bytes, self.dst);
+    }
 }
 
 #[async_trait::async_trait]
