@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Benchmarks clusterdns side by side with Knot DNS (authoritative) and Unbound (cache) on this
 # host's loopback. The server under test is pinned to core 0; dnsperf and upstreams to core 1.
-#   N=10000 DUR=10 bash bench/run.sh
-# Prints one table; see bench/README.md for what each figure means.
+#   N=10000 DUR=10 ROUNDS=3 bash bench/run.sh
+# Prints one table; see bench/README.md for what each figure means. CPU per query is measured
+# ROUNDS times per server, the two servers of a pair taking turns, and reported as the median
+# with the range: on a shared machine one run can be off by a quarter.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-10000}
 DUR=${DUR:-10}
+ROUNDS=${ROUNDS:-3}
 HZ=$(getconf CLK_TCK)
 
 need=()
@@ -38,6 +41,23 @@ fixed() {
     lost=$(echo "$out" | awk '/Queries lost/ {print $3}')
     echo "$completed $lost $(python3 -c "print(round(($t1-$t0)*1e6/$HZ/max($completed,1),2))")"
 }
+# turns PID_A PORT_A PID_B PORT_B FILE QPS -> "median_a range_a lost_a median_b range_b lost_b"
+turns() {
+    local a=() b=() la=0 lb=0 us lost
+    for _ in $(seq "$ROUNDS"); do
+        read -r _ lost us <<<"$(fixed "$1" "$2" "$5" "$6")"; a+=("$us"); la=$((la + lost))
+        read -r _ lost us <<<"$(fixed "$3" "$4" "$5" "$6")"; b+=("$us"); lb=$((lb + lost))
+    done
+    python3 - "$la" "$lb" "${a[*]}" "${b[*]}" <<'PY'
+import statistics, sys
+la, lb, a, b = sys.argv[1], sys.argv[2], sys.argv[3].split(), sys.argv[4].split()
+def fmt(v):
+    v = [float(x) for x in v]
+    return f"{statistics.median(v):.1f} {min(v):.1f}-{max(v):.1f}"
+print(fmt(a), la, fmt(b), lb)
+PY
+}
+row() { printf '%-40s %8s %11s %10s %8s %6s\n' "$@"; }
 # maxqps PORT FILE -> queries per second with 100 queries outstanding
 maxqps() { taskset -c 1 dnsperf -s 127.0.0.1 -p "$1" -d "$2" -l "$DUR" -c 20 -q 100 2>&1 | awk '/Queries per second/ {printf "%d", $4}'; }
 
@@ -60,7 +80,7 @@ CONF
     echo $!
 }
 
-printf '%-44s %12s %12s %10s %10s\n' "scenario" "cpu us/q" "max qps" "rss MB" "lost"
+row "scenario" "cpu us/q" "(range)" "max qps" "rss MB" "lost"
 
 # --- kubernetes: N services and their EndpointSlices, against Knot serving the same names ---
 target/release/k8s-fixture "$N" "$WORK" >"$WORK/fixture.log" 2>&1 &
@@ -73,13 +93,13 @@ taskset -c 0 "$BIN" -quiet -conf "$WORK/Corefile.k8s" >"$WORK/k8s.log" 2>&1 &
 CD=$!; PIDS+=($CD)
 until curl -sf "http://127.0.0.1:$R/ready" >/dev/null; do sleep 0.01; done
 ready=$(python3 -c "print(round($(date +%s.%N)-$start,3))")
-read -r _ lost us <<<"$(fixed "$CD" "$P" "$WORK/queries.txt" 10000)"
-printf '%-44s %12s %12s %10s %10s\n' "clusterdns kubernetes, 10k QPS" "$us" "$(maxqps "$P" "$WORK/queries.txt")" "$(rss_mb "$CD")" "$lost"
-echo "clusterdns ready ${ready}s after start ($N services)"
+synced_rss=$(rss_mb "$CD")
 KP=$(port); KNOT=$(knot cluster.local "$WORK/cluster.local.zone" "$KP"); PIDS+=("$KNOT")
 wait_udp "$KP" svc-0.bench.svc.cluster.local
-read -r _ lost us <<<"$(fixed "$KNOT" "$KP" "$WORK/queries.txt" 10000)"
-printf '%-44s %12s %12s %10s %10s\n' "knot, same names, 10k QPS" "$us" "$(maxqps "$KP" "$WORK/queries.txt")" "$(rss_mb "$KNOT")" "$lost"
+read -r cd_us cd_range cd_lost knot_us knot_range knot_lost <<<"$(turns "$CD" "$P" "$KNOT" "$KP" "$WORK/queries.txt" 10000)"
+row "clusterdns kubernetes, 10k QPS" "$cd_us" "$cd_range" "$(maxqps "$P" "$WORK/queries.txt")" "$synced_rss" "$cd_lost"
+row "knot, same names, 10k QPS" "$knot_us" "$knot_range" "$(maxqps "$KP" "$WORK/queries.txt")" "$(rss_mb "$KNOT")" "$knot_lost"
+echo "clusterdns ready ${ready}s after start ($N services); RSS after the sync, $(rss_mb "$CD") MB at the end"
 kill "$CD" "$KNOT"
 
 # --- cache hits and forwarding: an upstream Knot zone, clusterdns cache+forward vs Unbound ---
@@ -93,9 +113,6 @@ taskset -c 0 "$BIN" -quiet -conf "$WORK/Corefile.cache" >"$WORK/cache.log" 2>&1 
 CD=$!; PIDS+=($CD)
 wait_udp "$C" h1.example
 taskset -c 1 dnsperf -s 127.0.0.1 -p "$C" -d "$WORK/names.txt" -n 1 >/dev/null 2>&1
-read -r _ lost us <<<"$(fixed "$CD" "$C" "$WORK/names.txt" 10000)"
-printf '%-44s %12s %12s %10s %10s\n' "clusterdns cache hits, 10k QPS" "$us" "$(maxqps "$C" "$WORK/names.txt")" "$(rss_mb "$CD")" "$lost"
-kill "$CD"
 U=$(port)
 cat >"$WORK/unbound.conf" <<CONF
 server:
@@ -120,13 +137,14 @@ taskset -c 0 unbound -c "$WORK/unbound.conf" >"$WORK/unbound.log" 2>&1 &
 UB=$!; PIDS+=($UB)
 wait_udp "$U" h1.example
 taskset -c 1 dnsperf -s 127.0.0.1 -p "$U" -d "$WORK/names.txt" -n 1 >/dev/null 2>&1
-read -r _ lost us <<<"$(fixed "$UB" "$U" "$WORK/names.txt" 10000)"
-printf '%-44s %12s %12s %10s %10s\n' "unbound cache hits, 10k QPS" "$us" "$(maxqps "$U" "$WORK/names.txt")" "$(rss_mb "$UB")" "$lost"
-kill "$UB"
+read -r cd_us cd_range cd_lost ub_us ub_range ub_lost <<<"$(turns "$CD" "$C" "$UB" "$U" "$WORK/names.txt" 10000)"
+row "clusterdns cache hits, 10k QPS" "$cd_us" "$cd_range" "$(maxqps "$C" "$WORK/names.txt")" "$(rss_mb "$CD")" "$cd_lost"
+row "unbound cache hits, 10k QPS" "$ub_us" "$ub_range" "$(maxqps "$U" "$WORK/names.txt")" "$(rss_mb "$UB")" "$ub_lost"
+kill "$CD" "$UB"
 F=$(port)
 printf '.:%s {\n    bind 127.0.0.1\n    forward . 127.0.0.1:%s\n}\n' "$F" "$UP" >"$WORK/Corefile.forward"
 taskset -c 0 "$BIN" -quiet -conf "$WORK/Corefile.forward" >"$WORK/forward.log" 2>&1 &
 CD=$!; PIDS+=($CD)
 wait_udp "$F" h1.example
 read -r done lost us <<<"$(fixed "$CD" "$F" "$WORK/names.txt" 20000)"
-printf '%-44s %12s %12s %10s %10s\n' "clusterdns forwarding, 20k QPS" "$us" "-" "$(rss_mb "$CD")" "$lost"
+row "clusterdns forwarding, 20k QPS" "$us" "-" "-" "$(rss_mb "$CD")" "$lost"

@@ -34,7 +34,8 @@ pub fn uncompressed(
             additionals: count(m.additionals.len() + usize::from(edns.is_some()))?,
         },
     };
-    let mut buf = Vec::with_capacity(size);
+    // hickory's encoder grows a buffer to 512 bytes before writing anything.
+    let mut buf = Vec::with_capacity(size.max(512));
     header.emit(&mut BinEncoder::new(&mut buf)).ok()?;
     buf.extend_from_slice(question);
     for r in m.answers.iter().chain(&m.authorities).chain(&m.additionals) {

@@ -46,9 +46,13 @@ struct Inner {
     config: Config,
     /// The `zones` metric label: the cached zones, comma-separated.
     zones: String,
-    success: moka::sync::Cache<Key, Arc<Item>>,
-    denial: moka::sync::Cache<Key, Arc<Item>>,
+    success: Items,
+    denial: Items,
 }
+
+/// Keys are client names, so the hasher is randomly seeded; foldhash's quality variant costs a
+/// fraction of SipHash on these short keys (callgrind: hashing was 15 % of a cache hit).
+type Items = moka::sync::Cache<Key, Arc<Item>, foldhash::quality::RandomState>;
 
 impl Cache {
     pub fn new(config: Config) -> Self {
@@ -78,7 +82,7 @@ impl Inner {
                         c.with_label_values(&["", kind.as_str(), &zones, ""]).inc();
                     }
                 })
-                .build()
+                .build_with_hasher(foldhash::quality::RandomState::default())
         };
         let success = build(Kind::Success, config.success.capacity);
         let denial = build(Kind::Denial, config.denial.capacity);
