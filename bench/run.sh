@@ -97,9 +97,9 @@ synced_rss=$(rss_mb "$CD")
 KP=$(port); KNOT=$(knot cluster.local "$WORK/cluster.local.zone" "$KP"); PIDS+=("$KNOT")
 wait_udp "$KP" svc-0.bench.svc.cluster.local
 read -r cd_us cd_range cd_lost knot_us knot_range knot_lost <<<"$(turns "$CD" "$P" "$KNOT" "$KP" "$WORK/queries.txt" 10000)"
-row "clusterdns kubernetes, 10k QPS" "$cd_us" "$cd_range" "$(maxqps "$P" "$WORK/queries.txt")" "$synced_rss" "$cd_lost"
+row "clusterdns kubernetes, 10k QPS" "$cd_us" "$cd_range" "$(maxqps "$P" "$WORK/queries.txt")" "$(rss_mb "$CD")" "$cd_lost"
 row "knot, same names, 10k QPS" "$knot_us" "$knot_range" "$(maxqps "$KP" "$WORK/queries.txt")" "$(rss_mb "$KNOT")" "$knot_lost"
-echo "clusterdns ready ${ready}s after start ($N services); RSS after the sync, $(rss_mb "$CD") MB at the end"
+echo "clusterdns ready ${ready}s after start ($N services); RSS ${synced_rss} MB when /ready first answered"
 kill "$CD" "$KNOT"
 
 # --- cache hits and forwarding: an upstream Knot zone, clusterdns cache+forward vs Unbound ---
