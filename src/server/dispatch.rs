@@ -256,7 +256,11 @@ impl Shaped {
             m.additionals.truncate(fit.additionals);
             metadata.truncation |= fit.truncated;
         }
-        let scrub = if wire.src().is_ipv4() { 1480 } else { 1220 };
+        let scrub = if clusterdns_plugin::is_ipv4_family(wire.src().ip()) {
+            1480
+        } else {
+            1220
+        };
         if udp && size > scrub {
             uncompressed = false;
         }

@@ -22,7 +22,7 @@ pub use error::{PluginError, SetupError};
 pub use fallthrough::{Fallthrough, address_from_reverse};
 pub use handler::{Chain, DetachedNext, Handler, Next, Reply};
 pub use hickory_proto as proto;
-pub use request::{Lookup, Request, Transport};
+pub use request::{Lookup, Request, Transport, is_ipv4_family};
 pub use setup::{
     BlockInfo, Phase, Readiness, Service, ServiceContext, Setup, SetupOutput, parse_no_args, spawn_every,
 };

@@ -132,13 +132,7 @@ pub fn report(
 ) {
     let server = &*req.server;
     let proto = req.transport.as_str();
-    let family = if req.client.ip().is_ipv4()
-        || matches!(req.client.ip(), std::net::IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some())
-    {
-        "1"
-    } else {
-        "2"
-    };
+    let family = if req.is_ipv4() { "1" } else { "2" };
     let qtype = type_label(req.qtype());
     if req.do_bit()
         && let Some(c) = DO_REQUESTS.as_ref()

@@ -74,6 +74,11 @@ impl Request {
         self.query.query_class()
     }
 
+    /// Whether the client counts as IPv4 ([`is_ipv4_family`]).
+    pub fn is_ipv4(&self) -> bool {
+        is_ipv4_family(self.client.ip())
+    }
+
     /// The DNSSEC OK bit of the client's OPT.
     pub fn do_bit(&self) -> bool {
         self.edns.as_ref().is_some_and(|e| e.flags().dnssec_ok)
@@ -108,5 +113,14 @@ impl Request {
         m.queries.push(self.query.clone());
         m.edns = self.edns.clone();
         m
+    }
+}
+
+/// CoreDNS's `request.Family() == 1`: an IPv4 client, including one reaching a dual-stack socket
+/// as an IPv4-mapped IPv6 address (Go reports those as IPv4).
+pub fn is_ipv4_family(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(_) => true,
+        std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().is_some(),
     }
 }
