@@ -5,8 +5,9 @@
 
 use clusterdns_plugin::proto::ProtoError;
 use clusterdns_plugin::proto::op::{Edns, Message};
-use clusterdns_plugin::proto::rr::{RData, Record};
-use clusterdns_plugin::proto::serialize::binary::{BinEncodable, BinEncoder};
+use clusterdns_plugin::proto::rr::Record;
+use clusterdns_plugin::proto::serialize::binary::BinEncoder;
+use clusterdns_plugin::size::{opt_len, record_len};
 
 /// How many records of each section fit, and whether any were left out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,13 +19,12 @@ pub struct Fit {
 }
 
 const HEADER: usize = 12;
-const RR_FIXED: usize = 10;
 
 /// An upper bound of the reply's size without name compression, computed without encoding:
 /// when it is within the limit, the reply fits and no fitting is needed.
 pub fn upper_bound(question: &[u8], m: &Message, edns: Option<&Edns>) -> usize {
     let records = m.answers.iter().chain(&m.authorities).chain(&m.additionals);
-    HEADER + question.len() + records.map(record_bound).sum::<usize>() + edns.map_or(0, opt_len)
+    HEADER + question.len() + records.map(record_len).sum::<usize>() + edns.map_or(0, opt_len)
 }
 
 /// Which records fit in `limit` bytes, miekg's way: the OPT record's room is kept first, then
@@ -79,42 +79,14 @@ pub fn fit(question: &[u8], m: &Message, edns: Option<&Edns>, limit: u16) -> Fit
     fit
 }
 
-fn opt_len(edns: &Edns) -> usize {
-    11 + edns
-        .options()
-        .options
-        .iter()
-        .map(|(_, o)| 4 + usize::from(o.len()))
-        .sum::<usize>()
-}
-
-fn name_len(n: &clusterdns_plugin::proto::rr::Name) -> usize {
-    n.len() + 1
-}
-
-fn record_bound(r: &Record) -> usize {
-    let rdata = match &r.data {
-        RData::A(_) => 4,
-        RData::AAAA(_) => 16,
-        RData::CNAME(n) => name_len(&n.0),
-        RData::PTR(n) => name_len(&n.0),
-        RData::NS(n) => name_len(&n.0),
-        RData::SRV(s) => 6 + name_len(&s.target),
-        RData::MX(mx) => 2 + name_len(&mx.exchange),
-        RData::SOA(soa) => name_len(&soa.mname) + name_len(&soa.rname) + 20,
-        RData::TXT(txt) => txt.txt_data.iter().map(|s| 1 + s.len()).sum(),
-        // Rare types: measure them exactly.
-        _ => r.to_bytes().map_or(usize::from(u16::MAX), |b| b.len()),
-    };
-    name_len(&r.name) + RR_FIXED + rdata
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use clusterdns_plugin::proto::op::{MessageType, OpCode, Query};
+    use clusterdns_plugin::proto::rr::RData;
     use clusterdns_plugin::proto::rr::rdata::{A, SRV};
     use clusterdns_plugin::proto::rr::{Name, RecordType};
+    use clusterdns_plugin::proto::serialize::binary::BinEncodable;
 
     fn name(s: &str) -> Name {
         Name::from_ascii(s).expect("name")

@@ -14,6 +14,7 @@ pub mod metrics;
 mod request;
 pub mod response;
 mod setup;
+pub mod size;
 mod zones;
 
 pub use corefile::{Dispenser, Error as ParseError};

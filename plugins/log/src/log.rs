@@ -48,7 +48,7 @@ impl Handler for Log {
         if rule.classes.as_ref().is_some_and(|c| !c.contains(&class)) {
             return result;
         }
-        let reply_size = reply.and_then(|m| m.to_vec().ok()).map_or(0, |b| b.len());
+        let reply_size = reply.map_or(0, clusterdns_plugin::size::message_len);
         let line = rule.format.render(&Entry {
             query: &query,
             req,

@@ -40,8 +40,9 @@ impl Handler for Metrics {
     async fn serve(&self, req: &mut Request, next: Next<'_>) -> Result<Reply, PluginError> {
         let result = next.run(req).await;
         let (rcode, size) = match &result {
-            // The reply's size as encoded (before any truncation the server may still do).
-            Ok(Reply::Answer(m)) => (m.metadata.response_code, m.to_vec().map_or(0, |b| b.len())),
+            // The reply's size as CoreDNS writes it when it fits: uncompressed (before any
+            // truncation the server may still do).
+            Ok(Reply::Answer(m)) => (m.metadata.response_code, clusterdns_plugin::size::message_len(m)),
             Ok(Reply::NoAnswer(rc)) => (*rc, 0),
             Err(e) => (e.rcode, 0),
         };
