@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use clusterdns_plugin::proto::rr::Name;
 use clusterdns_plugin::{BlockInfo, Chain as Handlers, Handler, Readiness, Service, Setup};
 use corefile::{ServerBlock, Transport, parse_key};
 
@@ -31,6 +32,15 @@ impl ZoneTable {
     fn insert(&mut self, zone: String, chain: Arc<Chain>) {
         self.longest = self.longest.max(zone.len());
         self.zones.insert(zone, chain);
+    }
+
+    /// The chain for a query name: [`ZoneTable::find`] on its lower-case text, which a table
+    /// holding only the root zone (kubeadm's `.:53`) does not need.
+    pub fn find_name(&self, qname: &Name, parent_most: bool) -> Option<&Arc<Chain>> {
+        if self.longest == 1 {
+            return self.zones.get(".");
+        }
+        self.find(&clusterdns_plugin::lowercase_ascii(qname), parent_most)
     }
 
     /// The chain for `qname` (lower-case, fully qualified): the longest matching zone, or for DS
@@ -288,6 +298,21 @@ mod tests {
         assert_eq!(zone("www.example.org.", false), Some("example.org.".into()));
         assert_eq!(zone("example.net.", false), Some(".".into()));
         assert_eq!(zone("sub.example.org.", true), Some(".".into()));
+        // By name: matched without case.
+        let name = |q: &str| Name::from_ascii(q).expect("name");
+        let by_name = |q: &str| t.find_name(&name(q), false).map(|c| c.zone.to_string());
+        assert_eq!(by_name("WWW.Sub.Example.ORG."), Some("sub.example.org.".into()));
+
+        // A table holding only the root zone answers every name from it.
+        let p = plan(".:53 {\n whoami\n}").expect("plan");
+        let t = &p.listeners[0].zones;
+        for q in ["Any.Name.example.", "."] {
+            assert_eq!(
+                t.find_name(&name(q), false).map(|c| c.zone.to_string()),
+                Some(".".into()),
+                "{q}"
+            );
+        }
     }
 
     #[test]

@@ -96,9 +96,8 @@ impl Dispatcher {
         if !matches!(req.qclass(), DNSClass::IN | DNSClass::CH) {
             return dropped(req);
         }
-        let qname = clusterdns_plugin::lowercase_ascii(req.qname());
         let table = self.zones.load();
-        let Some(chain) = table.find(&qname, req.qtype() == RecordType::DS) else {
+        let Some(chain) = table.find_name(req.qname(), req.qtype() == RecordType::DS) else {
             return dropped(req);
         };
         if chain.handlers.is_empty() {

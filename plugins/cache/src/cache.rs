@@ -21,8 +21,21 @@ type Key = (KeyName, u16, u16, bool, bool);
 /// A query name in a cache key: equal as hickory compares names (without case), hashed a label
 /// at a time. hickory's own `Hash` feeds the hasher one lower-cased byte at a time, which made
 /// hashing the key the largest cost of a cache hit after moka itself.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 struct KeyName(Name);
+
+/// hickory's `Name` equality (labels without case, and both or neither fully qualified), label by
+/// label with the standard library's comparison rather than hickory's generic ordering.
+impl PartialEq for KeyName {
+    fn eq(&self, other: &Self) -> bool {
+        let (a, b) = (&self.0, &other.0);
+        a.is_fqdn() == b.is_fqdn()
+            && a.iter().len() == b.iter().len()
+            && a.iter().zip(b.iter()).all(|(x, y)| x.eq_ignore_ascii_case(y))
+    }
+}
+
+impl Eq for KeyName {}
 
 impl std::hash::Hash for KeyName {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
@@ -301,6 +314,8 @@ mod tests {
         // Same bytes, other label boundaries: different names, different hashes.
         let (a, b) = (name("ab.c.example."), name("a.bc.example."));
         assert_ne!(a, b);
+        assert_ne!(name("www.example.org."), name("www.example.org"));
+        assert_ne!(name("www.example.org."), name("example.org."));
         assert_ne!(hasher.hash_one(&a), hasher.hash_one(&b));
     }
 }
