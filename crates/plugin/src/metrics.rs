@@ -6,9 +6,14 @@ use std::time::Instant;
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
+use std::collections::HashMap;
+use std::hash::BuildHasher;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
 use prometheus::{
-    CounterVec, GaugeVec, HistogramVec, IntCounter, exponential_buckets, register_counter_vec,
-    register_gauge_vec, register_histogram_vec, register_int_counter,
+    Counter, CounterVec, GaugeVec, Histogram, HistogramVec, IntCounter, exponential_buckets,
+    register_counter_vec, register_gauge_vec, register_histogram_vec, register_int_counter,
 };
 
 use crate::request::Request;
@@ -120,6 +125,124 @@ fn type_label(t: RecordType) -> &'static str {
     }
 }
 
+/// The labels of one query's series in the per-query families, as borrowed from the query.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct Labels<'a> {
+    server: &'a str,
+    zone: &'a str,
+    proto: &'static str,
+    family: &'static str,
+    qtype: &'static str,
+    rcode: ResponseCode,
+    plugin: &'a str,
+    do_bit: bool,
+}
+
+/// [`Labels`] owned, to keep with the series they name.
+#[derive(Clone, PartialEq, Eq)]
+struct OwnedLabels {
+    server: Box<str>,
+    zone: Box<str>,
+    plugin: Box<str>,
+    /// The rest, which are `'static` or `Copy`.
+    proto: &'static str,
+    family: &'static str,
+    qtype: &'static str,
+    rcode: ResponseCode,
+    do_bit: bool,
+}
+
+impl OwnedLabels {
+    fn of(l: &Labels<'_>) -> Self {
+        OwnedLabels {
+            server: l.server.into(),
+            zone: l.zone.into(),
+            plugin: l.plugin.into(),
+            proto: l.proto,
+            family: l.family,
+            qtype: l.qtype,
+            rcode: l.rcode,
+            do_bit: l.do_bit,
+        }
+    }
+
+    fn is(&self, l: &Labels<'_>) -> bool {
+        *self.server == *l.server
+            && *self.zone == *l.zone
+            && *self.plugin == *l.plugin
+            && (self.proto, self.family, self.qtype, self.rcode, self.do_bit)
+                == (l.proto, l.family, l.qtype, l.rcode, l.do_bit)
+    }
+}
+
+/// The series one label set counts into, made on its first query as CoreDNS's `With` makes
+/// them.
+struct Series {
+    requests: Option<Counter>,
+    do_requests: Option<Counter>,
+    duration: Option<Histogram>,
+    response_size: Option<Histogram>,
+    request_size: Option<Histogram>,
+    responses: Option<Counter>,
+}
+
+impl Series {
+    fn new(l: &Labels<'_>) -> Self {
+        let (server, zone) = (l.server, l.zone);
+        Series {
+            requests: REQUESTS
+                .as_ref()
+                .map(|c| c.with_label_values(&[server, zone, "", l.proto, l.family, l.qtype])),
+            do_requests: DO_REQUESTS
+                .as_ref()
+                .filter(|_| l.do_bit)
+                .map(|c| c.with_label_values(&[server, zone, ""])),
+            duration: REQUEST_DURATION
+                .as_ref()
+                .map(|h| h.with_label_values(&[server, zone, "", l.qtype])),
+            response_size: RESPONSE_SIZE
+                .as_ref()
+                .map(|h| h.with_label_values(&[server, zone, "", l.proto])),
+            request_size: REQUEST_SIZE
+                .as_ref()
+                .map(|h| h.with_label_values(&[server, zone, "", l.proto])),
+            responses: RESPONSES
+                .as_ref()
+                .map(|c| c.with_label_values(&[server, zone, "", &rcode_name(l.rcode), l.plugin])),
+        }
+    }
+}
+
+/// Every label set seen so far, by a hash of its labels: `with_label_values` hashes every label
+/// and takes its family's lock, six times a query; this is one hash and one lock-free load.
+/// Label values are bounded (configured servers and zones, named types and rcodes, plugins),
+/// so the table is too; a new set copies it once.
+type SeriesTable = HashMap<u64, Vec<(OwnedLabels, Arc<Series>)>>;
+static SERIES: LazyLock<ArcSwap<SeriesTable>> = LazyLock::new(ArcSwap::default);
+/// A fixed seed: the table only ever holds the label sets this server's configuration produces.
+const SEED: foldhash::fast::FixedState = foldhash::fast::FixedState::with_seed(0x0063_6f72_6564_6e73);
+
+fn series(labels: &Labels<'_>) -> Arc<Series> {
+    let hash = SEED.hash_one(labels);
+    if let Some((_, s)) = SERIES
+        .load()
+        .get(&hash)
+        .and_then(|sets| sets.iter().find(|(l, _)| l.is(labels)))
+    {
+        return s.clone();
+    }
+    let made = Arc::new(Series::new(labels));
+    SERIES.rcu(|table| {
+        let mut table = SeriesTable::clone(table);
+        let sets = table.entry(hash).or_default();
+        if !sets.iter().any(|(l, _)| l.is(labels)) {
+            sets.push((OwnedLabels::of(labels), made.clone()));
+        }
+        table
+    });
+    made
+}
+
 /// One answered (or dropped) query, as CoreDNS's `vars.Report`: `zone` is the matched zone, or
 /// `dropped` for queries no server block took; `plugin` the one that wrote the reply.
 pub fn report(
@@ -130,34 +253,33 @@ pub fn report(
     reply_size: usize,
     start: Instant,
 ) {
-    let server = &*req.server;
-    let proto = req.transport.as_str();
-    let family = if req.is_ipv4() { "1" } else { "2" };
-    let qtype = type_label(req.qtype());
-    if req.do_bit()
-        && let Some(c) = DO_REQUESTS.as_ref()
-    {
-        c.with_label_values(&[server, zone, ""]).inc();
+    let s = series(&Labels {
+        server: &req.server,
+        zone,
+        proto: req.transport.as_str(),
+        family: if req.is_ipv4() { "1" } else { "2" },
+        qtype: type_label(req.qtype()),
+        rcode,
+        plugin,
+        do_bit: req.do_bit(),
+    });
+    if let Some(c) = &s.do_requests {
+        c.inc();
     }
-    if let Some(c) = REQUESTS.as_ref() {
-        c.with_label_values(&[server, zone, "", proto, family, qtype])
-            .inc();
+    if let Some(c) = &s.requests {
+        c.inc();
     }
-    if let Some(h) = REQUEST_DURATION.as_ref() {
-        h.with_label_values(&[server, zone, "", qtype])
-            .observe(start.elapsed().as_secs_f64());
+    if let Some(h) = &s.duration {
+        h.observe(start.elapsed().as_secs_f64());
     }
-    if let Some(h) = RESPONSE_SIZE.as_ref() {
-        h.with_label_values(&[server, zone, "", proto])
-            .observe(reply_size as f64);
+    if let Some(h) = &s.response_size {
+        h.observe(reply_size as f64);
     }
-    if let Some(h) = REQUEST_SIZE.as_ref() {
-        h.with_label_values(&[server, zone, "", proto])
-            .observe(req.size as f64);
+    if let Some(h) = &s.request_size {
+        h.observe(req.size as f64);
     }
-    if let Some(c) = RESPONSES.as_ref() {
-        c.with_label_values(&[server, zone, "", &rcode_name(rcode), plugin])
-            .inc();
+    if let Some(c) = &s.responses {
+        c.inc();
     }
 }
 
@@ -174,6 +296,60 @@ pub fn init(version: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn request(server: &str) -> Request {
+        use hickory_proto::op::{Message, MessageType, OpCode, Query};
+        let m = Message::new(1, MessageType::Query, OpCode::Query);
+        Request {
+            metadata: m.metadata,
+            query: Query::query(hickory_proto::rr::Name::root(), RecordType::A),
+            edns: None,
+            client: ([10, 0, 0, 9], 4000).into(),
+            local: ([10, 0, 0, 10], 53).into(),
+            transport: crate::Transport::Udp,
+            size: 40,
+            server: Arc::from(server),
+            zone: Arc::from("."),
+            received: Instant::now(),
+            responder: None,
+            server_lookup: None,
+        }
+    }
+
+    /// Series are looked up once per label set and counted on every query; a new label value
+    /// (the rcode) is a series of its own.
+    #[test]
+    fn reports_count_into_the_series_of_their_labels() {
+        let server = "dns://series-test:53";
+        let req = request(server);
+        let now = Instant::now();
+        report(&req, ".", ResponseCode::NoError, "hosts", 60, now);
+        report(&req, ".", ResponseCode::NoError, "hosts", 60, now);
+        report(&req, ".", ResponseCode::NXDomain, "hosts", 60, now);
+        let (Some(requests), Some(responses)) = (REQUESTS.as_ref(), RESPONSES.as_ref()) else {
+            panic!("families registered");
+        };
+        assert_eq!(
+            requests
+                .with_label_values(&[server, ".", "", "udp", "1", "A"])
+                .get(),
+            3.0
+        );
+        let rcode = |r: &str| responses.with_label_values(&[server, ".", "", r, "hosts"]).get();
+        assert_eq!((rcode("NOERROR"), rcode("NXDOMAIN")), (2.0, 1.0));
+        // No DO bit: no DO series made.
+        let labels = Labels {
+            server,
+            zone: ".",
+            proto: "udp",
+            family: "1",
+            qtype: "A",
+            rcode: ResponseCode::NoError,
+            plugin: "hosts",
+            do_bit: false,
+        };
+        assert!(series(&labels).do_requests.is_none());
+    }
 
     #[test]
     fn type_labels() {
