@@ -1,7 +1,9 @@
 //! The `cache` handler: answers from stored replies, stores what comes back up the chain, and
 //! caps the TTLs of every reply it passes (as CoreDNS's cache does, stored or not).
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+
+use arc_swap::ArcSwap;
 use std::time::{Duration, Instant};
 
 use clusterdns_plugin::proto::op::Message;
@@ -23,11 +25,12 @@ type Key = (KeyName, u16, u16, bool, bool);
 /// compared in one go. (hickory's `Hash` for `Name` feeds the hasher a byte at a time and its
 /// equality walks both names label by label: together a third of a cache hit.)
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct KeyName(Box<[u8]>);
+struct KeyName(Vec<u8>);
 
 impl KeyName {
     fn new(name: &Name) -> Self {
-        let mut wire = Vec::with_capacity(name.len() + 2);
+        // The text's length plus one is the wire length of a name without escapes.
+        let mut wire = Vec::with_capacity(name.len() + 1);
         for label in name.iter() {
             // hickory's labels are at most 63 bytes.
             wire.push(label.len() as u8);
@@ -37,8 +40,18 @@ impl KeyName {
         if name.is_fqdn() {
             wire.push(0);
         }
-        KeyName(wire.into_boxed_slice())
+        KeyName(wire)
     }
+}
+
+/// The series every query of one server label counts into: looked up once, not through
+/// `with_label_values` (a hash of every label and the family's lock) on each query. The hit
+/// series of a kind is made at its first hit, as CoreDNS's `With` makes it.
+struct ServerSeries {
+    server: Arc<str>,
+    requests: Option<prometheus::Counter>,
+    /// By [`Kind`]: success, denial.
+    hits: [OnceLock<Option<prometheus::Counter>>; 2],
 }
 
 /// Entries live for their TTL plus the serve_stale window.
@@ -69,6 +82,8 @@ struct Inner {
     config: Config,
     /// The `zones` metric label: the cached zones, comma-separated.
     zones: String,
+    /// The request and hit series of each server label seen, made on first use.
+    series: ArcSwap<Vec<Arc<ServerSeries>>>,
     success: Items,
     denial: Items,
 }
@@ -84,6 +99,28 @@ impl Cache {
 }
 
 impl Inner {
+    /// The series of `server`, made the first time it is seen (a block has one per listener).
+    fn series(&self, server: &Arc<str>) -> Arc<ServerSeries> {
+        if let Some(s) = self.series.load().iter().find(|s| s.server == *server) {
+            return s.clone();
+        }
+        let made = Arc::new(ServerSeries {
+            server: server.clone(),
+            requests: metrics::REQUESTS
+                .as_ref()
+                .map(|c| c.with_label_values(&[&**server, self.zones.as_str(), ""])),
+            hits: Default::default(),
+        });
+        self.series.rcu(|list| {
+            let mut list = Vec::clone(list);
+            if !list.iter().any(|s| s.server == *server) {
+                list.push(made.clone());
+            }
+            list
+        });
+        made
+    }
+
     fn new(config: Config) -> Self {
         let zones = config
             .zones
@@ -114,6 +151,7 @@ impl Inner {
             zones,
             success,
             denial,
+            series: ArcSwap::default(),
         }
     }
 
@@ -233,8 +271,9 @@ impl Handler for Cache {
         );
         let server = req.server.clone();
         let labels = [&*server, &this.zones, ""];
-        if let Some(c) = metrics::REQUESTS.as_ref() {
-            c.with_label_values(&labels).inc();
+        let series = this.series(&server);
+        if let Some(c) = &series.requests {
+            c.inc();
         }
         let now = Instant::now();
         let Some((item, kind)) = this.lookup(&key, now) else {
@@ -247,9 +286,12 @@ impl Handler for Cache {
             }
             return Ok(reply);
         };
-        if let Some(c) = metrics::HITS.as_ref() {
-            c.with_label_values(&[&*server, kind.as_str(), &this.zones, ""])
-                .inc();
+        if let Some(c) = series.hits[kind as usize].get_or_init(|| {
+            metrics::HITS
+                .as_ref()
+                .map(|c| c.with_label_values(&[&*server, kind.as_str(), &this.zones, ""]))
+        }) {
+            c.inc();
         }
         let left = item.remaining(now);
         if left < 0 {
