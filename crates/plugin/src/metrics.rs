@@ -126,7 +126,7 @@ fn type_label(t: RecordType) -> &'static str {
 }
 
 /// The labels of one query's series in the per-query families, as borrowed from the query.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Hash)]
 struct Labels<'a> {
     server: &'a str,
     zone: &'a str,
@@ -139,7 +139,7 @@ struct Labels<'a> {
 }
 
 /// [`Labels`] owned, to keep with the series they name.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 struct OwnedLabels {
     server: Box<str>,
     zone: Box<str>,

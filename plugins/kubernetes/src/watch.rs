@@ -146,14 +146,13 @@ struct Relist {
     slices: Option<Vec<Slice>>,
     namespaces: Option<Vec<Arc<str>>>,
     pods: Option<Vec<Pod>>,
-    /// Kinds listed at least once.
+    /// Kinds listed at least once, by [`Watched::KIND`].
     done: [bool; 4],
 }
 
 impl Relist {
     /// Applies one change; returns 1 when a kind finished its first list.
     fn apply(&mut self, store: &mut Store, change: Change) -> usize {
-        let first = |i: usize, done: &mut [bool; 4]| usize::from(!std::mem::replace(&mut done[i], true));
         match change {
             Change::Error(e) => {
                 clog::warning(
@@ -162,107 +161,125 @@ impl Relist {
                 );
                 0
             }
-            Change::Services(e) => match e {
-                Event::Init => {
-                    self.services = Some(Vec::new());
-                    0
-                }
-                Event::InitApply(s) => {
-                    self.services
-                        .get_or_insert_with(Vec::new)
-                        .extend(Service::from_api(&s));
-                    0
-                }
-                Event::InitDone => {
-                    store.replace_services(self.services.take().unwrap_or_default());
-                    first(0, &mut self.done)
-                }
-                Event::Apply(s) => {
-                    match Service::from_api(&s) {
-                        Some(svc) => store.apply_service(svc),
-                        None => store.delete_service(&key_of(&s.metadata)),
-                    }
-                    0
-                }
-                Event::Delete(s) => {
-                    store.delete_service(&key_of(&s.metadata));
-                    0
-                }
-            },
-            Change::Slices(e) => match e {
-                Event::Init => {
-                    self.slices = Some(Vec::new());
-                    0
-                }
-                Event::InitApply(s) => {
-                    self.slices
-                        .get_or_insert_with(Vec::new)
-                        .extend(Slice::from_api(&s));
-                    0
-                }
-                Event::InitDone => {
-                    store.replace_slices(self.slices.take().unwrap_or_default());
-                    first(1, &mut self.done)
-                }
-                Event::Apply(s) => {
-                    match Slice::from_api(&s) {
-                        Some(slice) => store.apply_slice(slice),
-                        None => store.delete_slice(&key_of(&s.metadata)),
-                    }
-                    0
-                }
-                Event::Delete(s) => {
-                    store.delete_slice(&key_of(&s.metadata));
-                    0
-                }
-            },
-            Change::Namespaces(e) => match e {
-                Event::Init => {
-                    self.namespaces = Some(Vec::new());
-                    0
-                }
-                Event::InitApply(n) => {
-                    self.namespaces
-                        .get_or_insert_with(Vec::new)
-                        .push(namespace_name(&n));
-                    0
-                }
-                Event::InitDone => {
-                    store.replace_namespaces(self.namespaces.take().unwrap_or_default());
-                    first(2, &mut self.done)
-                }
-                Event::Apply(n) => {
-                    store.apply_namespace(namespace_name(&n));
-                    0
-                }
-                Event::Delete(n) => {
-                    store.delete_namespace(&namespace_name(&n));
-                    0
-                }
-            },
-            Change::Pods(e) => match e {
-                Event::Init => {
-                    self.pods = Some(Vec::new());
-                    0
-                }
-                Event::InitApply(p) => {
-                    self.pods.get_or_insert_with(Vec::new).push(Pod::from_api(&p));
-                    0
-                }
-                Event::InitDone => {
-                    store.replace_pods(self.pods.take().unwrap_or_default());
-                    first(3, &mut self.done)
-                }
-                Event::Apply(p) => {
-                    store.apply_pod(Pod::from_api(&p));
-                    0
-                }
-                Event::Delete(p) => {
-                    store.delete_pod(&key_of(&p.metadata));
-                    0
-                }
-            },
+            Change::Services(e) => self.step(store, e),
+            Change::Slices(e) => self.step(store, e),
+            Change::Namespaces(e) => self.step(store, e),
+            Change::Pods(e) => self.step(store, e),
         }
+    }
+
+    /// One event of kind `K`: a relist is buffered and applied whole at its end; anything else
+    /// goes to the store as it comes (an object DNS cannot use removes its earlier copy).
+    fn step<K: Watched>(&mut self, store: &mut Store, event: Event<K>) -> usize {
+        match event {
+            Event::Init => *K::buffer(self) = Some(Vec::new()),
+            Event::InitApply(o) => K::buffer(self).get_or_insert_with(Vec::new).extend(o.slim()),
+            Event::InitDone => {
+                K::replace(store, K::buffer(self).take().unwrap_or_default());
+                return usize::from(!std::mem::replace(&mut self.done[K::KIND], true));
+            }
+            Event::Apply(o) => match o.slim() {
+                Some(slim) => K::apply(store, slim),
+                None => K::delete(store, &o),
+            },
+            Event::Delete(o) => K::delete(store, &o),
+        }
+        0
+    }
+}
+
+/// How one watched kind reaches the store.
+trait Watched: Sized {
+    /// What the store keeps of it.
+    type Slim;
+    /// Its index in `Relist::done`.
+    const KIND: usize;
+    /// Its relist buffer.
+    fn buffer(relist: &mut Relist) -> &mut Option<Vec<Self::Slim>>;
+    /// Its slim copy, or `None` for an object DNS cannot use.
+    fn slim(&self) -> Option<Self::Slim>;
+    fn apply(store: &mut Store, slim: Self::Slim);
+    fn delete(store: &mut Store, object: &Self);
+    fn replace(store: &mut Store, all: Vec<Self::Slim>);
+}
+
+impl Watched for K8sService {
+    type Slim = Service;
+    const KIND: usize = 0;
+    fn buffer(relist: &mut Relist) -> &mut Option<Vec<Service>> {
+        &mut relist.services
+    }
+    fn slim(&self) -> Option<Service> {
+        Service::from_api(self)
+    }
+    fn apply(store: &mut Store, slim: Service) {
+        store.apply_service(slim);
+    }
+    fn delete(store: &mut Store, object: &Self) {
+        store.delete_service(&key_of(&object.metadata));
+    }
+    fn replace(store: &mut Store, all: Vec<Service>) {
+        store.replace_services(all);
+    }
+}
+
+impl Watched for EndpointSlice {
+    type Slim = Slice;
+    const KIND: usize = 1;
+    fn buffer(relist: &mut Relist) -> &mut Option<Vec<Slice>> {
+        &mut relist.slices
+    }
+    fn slim(&self) -> Option<Slice> {
+        Slice::from_api(self)
+    }
+    fn apply(store: &mut Store, slim: Slice) {
+        store.apply_slice(slim);
+    }
+    fn delete(store: &mut Store, object: &Self) {
+        store.delete_slice(&key_of(&object.metadata));
+    }
+    fn replace(store: &mut Store, all: Vec<Slice>) {
+        store.replace_slices(all);
+    }
+}
+
+impl Watched for Namespace {
+    type Slim = Arc<str>;
+    const KIND: usize = 2;
+    fn buffer(relist: &mut Relist) -> &mut Option<Vec<Arc<str>>> {
+        &mut relist.namespaces
+    }
+    fn slim(&self) -> Option<Arc<str>> {
+        Some(namespace_name(self))
+    }
+    fn apply(store: &mut Store, slim: Arc<str>) {
+        store.apply_namespace(slim);
+    }
+    fn delete(store: &mut Store, object: &Self) {
+        store.delete_namespace(&namespace_name(object));
+    }
+    fn replace(store: &mut Store, all: Vec<Arc<str>>) {
+        store.replace_namespaces(all);
+    }
+}
+
+impl Watched for K8sPod {
+    type Slim = Pod;
+    const KIND: usize = 3;
+    fn buffer(relist: &mut Relist) -> &mut Option<Vec<Pod>> {
+        &mut relist.pods
+    }
+    fn slim(&self) -> Option<Pod> {
+        Some(Pod::from_api(self))
+    }
+    fn apply(store: &mut Store, slim: Pod) {
+        store.apply_pod(slim);
+    }
+    fn delete(store: &mut Store, object: &Self) {
+        store.delete_pod(&key_of(&object.metadata));
+    }
+    fn replace(store: &mut Store, all: Vec<Pod>) {
+        store.replace_pods(all);
     }
 }
 
