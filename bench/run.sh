@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmarks clusterdns side by side with Knot DNS (authoritative) and Unbound (cache) on this
-# host's loopback. The server under test is pinned to core 0; dnsperf and upstreams to core 1.
+# host's loopback. The server under test is confined to core 0; dnsperf and upstreams to core 1.
 #   N=10000 DUR=10 ROUNDS=3 bash bench/run.sh
 # Prints one table; see bench/README.md for what each figure means. CPU per query is measured
 # ROUNDS times per server, the two servers of a pair taking turns, and reported as the median
@@ -23,8 +23,39 @@ BIN=target/release/clusterdns
 
 WORK=$(mktemp -d)
 PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    sleep 0.5
+    rmdir "$CPUSET"-* 2>/dev/null || true
+    rm -rf "$WORK"
+}
 trap cleanup EXIT
+
+# pinned CORE CMD... : runs CMD in the background, confined to CORE. taskset alone does not
+# confine Knot: its UDP workers set their own affinity, one per online CPU (udp-handler.c), so one
+# of them would answer on dnsperf's core. A cpuset cgroup bounds what a process may ask for; where
+# none can be made, taskset is used and `confined` reports any thread that left the core.
+CPUSET=/sys/fs/cgroup/cpuset/clusterdns-bench-$$
+for core in 0 1; do # cgroup v1 cpusets, one per core, where this host lets us make them
+    mkdir "$CPUSET-$core" 2>/dev/null && echo "$core" >"$CPUSET-$core/cpuset.cpus" &&
+        cat /sys/fs/cgroup/cpuset/cpuset.mems >"$CPUSET-$core/cpuset.mems" || rmdir "$CPUSET-$core" 2>/dev/null || true
+done
+pinned() {
+    local core=$1 dir="$CPUSET-$1"; shift
+    if [ -f "$dir/cgroup.procs" ]; then
+        sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$dir" "$@" &
+    else
+        taskset -c "$core" "$@" &
+    fi
+}
+# confined PID CORE NAME -> warns on stderr about threads allowed off CORE
+confined() {
+    local t
+    for t in /proc/"$1"/task/*; do
+        [ "$(awk '/^Cpus_allowed_list/ {print $2}' "$t/status" 2>/dev/null)" = "$2" ] ||
+            echo "warning: a $3 thread ($(cat "$t/comm")) may run off core $2; its figures are not one core's" >&2
+    done
+}
 
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
@@ -76,7 +107,7 @@ log:
   - target: stderr
     any: error
 CONF
-    taskset -c "${4:-0}" knotd -c "$dir/knot.conf" >"$dir/log" 2>&1 &
+    pinned "${4:-0}" knotd -c "$dir/knot.conf" >"$dir/log" 2>&1
     echo $!
 }
 
@@ -89,7 +120,7 @@ for _ in $(seq 600); do grep -q ready "$WORK/fixture.log" 2>/dev/null && break; 
 P=$(port); R=$(port)
 printf '.:%s {\n    bind 127.0.0.1\n    ready 127.0.0.1:%s\n    kubernetes cluster.local {\n        kubeconfig %s\n    }\n}\n' "$P" "$R" "$WORK/kubeconfig" >"$WORK/Corefile.k8s"
 start=$(date +%s.%N)
-taskset -c 0 "$BIN" -quiet -conf "$WORK/Corefile.k8s" >"$WORK/k8s.log" 2>&1 &
+pinned 0 "$BIN" -quiet -conf "$WORK/Corefile.k8s" >"$WORK/k8s.log" 2>&1
 CD=$!; PIDS+=($CD)
 until curl -sf "http://127.0.0.1:$R/ready" >/dev/null; do sleep 0.01; done
 ready=$(python3 -c "print(round($(date +%s.%N)-$start,3))")
@@ -97,6 +128,7 @@ synced_rss=$(rss_mb "$CD")
 KP=$(port); KNOT=$(knot cluster.local "$WORK/cluster.local.zone" "$KP"); PIDS+=("$KNOT")
 wait_udp "$KP" svc-0.bench.svc.cluster.local
 read -r cd_us cd_range cd_lost knot_us knot_range knot_lost <<<"$(turns "$CD" "$P" "$KNOT" "$KP" "$WORK/queries.txt" 10000)"
+confined "$CD" 0 clusterdns; confined "$KNOT" 0 knot
 row "clusterdns kubernetes, 10k QPS" "$cd_us" "$cd_range" "$(maxqps "$P" "$WORK/queries.txt")" "$(rss_mb "$CD")" "$cd_lost"
 row "knot, same names, 10k QPS" "$knot_us" "$knot_range" "$(maxqps "$KP" "$WORK/queries.txt")" "$(rss_mb "$KNOT")" "$knot_lost"
 echo "clusterdns ready ${ready}s after start ($N services); RSS ${synced_rss} MB when /ready first answered"
@@ -109,7 +141,7 @@ UP=$(port); UPSTREAM=$(knot example "$WORK/example.zone" "$UP" 1); PIDS+=("$UPST
 wait_udp "$UP" h1.example
 C=$(port)
 printf '.:%s {\n    bind 127.0.0.1\n    cache 3600\n    forward . 127.0.0.1:%s\n}\n' "$C" "$UP" >"$WORK/Corefile.cache"
-taskset -c 0 "$BIN" -quiet -conf "$WORK/Corefile.cache" >"$WORK/cache.log" 2>&1 &
+pinned 0 "$BIN" -quiet -conf "$WORK/Corefile.cache" >"$WORK/cache.log" 2>&1
 CD=$!; PIDS+=($CD)
 wait_udp "$C" h1.example
 taskset -c 1 dnsperf -s 127.0.0.1 -p "$C" -d "$WORK/names.txt" -n 1 >/dev/null 2>&1
@@ -133,17 +165,18 @@ forward-zone:
     name: "."
     forward-addr: 127.0.0.1@$UP
 CONF
-taskset -c 0 unbound -c "$WORK/unbound.conf" >"$WORK/unbound.log" 2>&1 &
+pinned 0 unbound -c "$WORK/unbound.conf" >"$WORK/unbound.log" 2>&1
 UB=$!; PIDS+=($UB)
 wait_udp "$U" h1.example
 taskset -c 1 dnsperf -s 127.0.0.1 -p "$U" -d "$WORK/names.txt" -n 1 >/dev/null 2>&1
 read -r cd_us cd_range cd_lost ub_us ub_range ub_lost <<<"$(turns "$CD" "$C" "$UB" "$U" "$WORK/names.txt" 10000)"
+confined "$CD" 0 clusterdns; confined "$UB" 0 unbound
 row "clusterdns cache hits, 10k QPS" "$cd_us" "$cd_range" "$(maxqps "$C" "$WORK/names.txt")" "$(rss_mb "$CD")" "$cd_lost"
 row "unbound cache hits, 10k QPS" "$ub_us" "$ub_range" "$(maxqps "$U" "$WORK/names.txt")" "$(rss_mb "$UB")" "$ub_lost"
 kill "$CD" "$UB"
 F=$(port)
 printf '.:%s {\n    bind 127.0.0.1\n    forward . 127.0.0.1:%s\n}\n' "$F" "$UP" >"$WORK/Corefile.forward"
-taskset -c 0 "$BIN" -quiet -conf "$WORK/Corefile.forward" >"$WORK/forward.log" 2>&1 &
+pinned 0 "$BIN" -quiet -conf "$WORK/Corefile.forward" >"$WORK/forward.log" 2>&1
 CD=$!; PIDS+=($CD)
 wait_udp "$F" h1.example
 read -r done lost us <<<"$(fixed "$CD" "$F" "$WORK/names.txt" 20000)"
