@@ -27,4 +27,4 @@ pub use request::{Lookup, Request, Transport, is_ipv4_family};
 pub use setup::{
     BlockInfo, Phase, Readiness, Service, ServiceContext, Setup, SetupOutput, parse_no_args, spawn_every,
 };
-pub use zones::{Zones, lowercase_ascii, name_ascii, normalize_zone};
+pub use zones::{Zones, lowercase_ascii, name_ascii, normalize_zone, text_in_zone};

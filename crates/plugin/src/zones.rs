@@ -30,11 +30,7 @@ fn ascii_text(name: &Name, lower: bool) -> String {
     let mut text = Vec::with_capacity(name.len().max(1));
     for label in name.iter() {
         // hickory's `is_safe_ascii` for these bytes: `-` only after the first byte.
-        let plain = label
-            .iter()
-            .enumerate()
-            .all(|(j, b)| b.is_ascii_alphanumeric() || *b == b'_' || (*b == b'-' && j > 0));
-        if !plain {
+        if label.first() == Some(&b'-') || !label.iter().all(|&b| PLAIN[usize::from(b)]) {
             let mut slow = name.to_ascii();
             if lower {
                 slow.make_ascii_lowercase();
@@ -54,6 +50,36 @@ fn ascii_text(name: &Name, lower: bool) -> String {
     }
     // Only ASCII was copied.
     String::from_utf8(text).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// The bytes a name's text form writes unescaped: letters, digits, `-` and `_`. A table, because
+/// every query's name goes through it byte by byte.
+const PLAIN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric() || c == b'-' || c == b'_';
+        b += 1;
+    }
+    t
+};
+
+/// Whether `name` is `zone` or below it, both as [`lowercase_ascii`] writes them: CoreDNS's
+/// `dns.IsSubDomain` on lower-cased names. A `.` counts as a label boundary only when it is not
+/// escaped (`a\\.cluster.local.` is one label `a.cluster` under `local.`).
+pub fn text_in_zone(name: &str, zone: &str) -> bool {
+    if zone == "." {
+        return true;
+    }
+    let Some(head) = name.strip_suffix(zone) else {
+        return false;
+    };
+    let Some(head) = head.strip_suffix('.') else {
+        return head.is_empty();
+    };
+    let escapes = head.bytes().rev().take_while(|&b| b == b'\\').count();
+    escapes % 2 == 0
 }
 
 /// A set of zones, matched by longest suffix as CoreDNS's `plugin.Zones.Matches`.
@@ -93,6 +119,45 @@ impl Zones {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_in_zone_agrees_with_zone_of() {
+        let zones = [
+            "cluster.local.",
+            "local.",
+            ".",
+            "in-addr.arpa.",
+            "a.cluster.local.",
+        ];
+        let names = [
+            "cluster.local.",
+            "web.default.svc.cluster.local.",
+            "Web.Default.SVC.Cluster.Local.",
+            "xcluster.local.",
+            "a\\.cluster.local.",
+            "b.a\\.cluster.local.",
+            "\\065.cluster.local.",
+            "local.",
+            ".",
+            "10.in-addr.arpa.",
+            "in-addr.arpa.com.",
+        ];
+        let mut names: Vec<Name> = names.iter().map(|t| Name::from_ascii(t).expect(t)).collect();
+        // A label ending in a backslash (`a\\.cluster.local.`): the dot after it separates.
+        let mut escaped = Name::from_labels([&b"a\\"[..], b"cluster", b"local"]).expect("labels");
+        escaped.set_fqdn(true);
+        names.push(escaped);
+        for zone in zones {
+            let zone_name = Name::from_ascii(zone).expect(zone);
+            for name in &names {
+                assert_eq!(
+                    text_in_zone(&lowercase_ascii(name), &lowercase_ascii(&zone_name)),
+                    zone_name.zone_of(name),
+                    "{name} in {zone}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn lowercase_ascii_matches_lowering_the_name() {

@@ -25,7 +25,7 @@ pub fn parse_request<'a>(name: &'a str, zone: &str) -> Result<RecordRequest<'a>,
         return Ok(r);
     }
     // From the right: kind, namespace, service, then at most two more labels.
-    let mut labels = base.rsplit('.');
+    let mut labels = LabelsFromRight(Some(base));
     r.pod_or_svc = labels.next().unwrap_or_default();
     if r.pod_or_svc != "svc" && r.pod_or_svc != "pod" {
         return Err(Invalid);
@@ -52,6 +52,28 @@ pub fn parse_request<'a>(name: &'a str, zone: &str) -> Result<RecordRequest<'a>,
     Ok(r)
 }
 
+/// The labels of a name from the right: `str::rsplit('.')` without its searcher, whose set-up
+/// cost more than the scan for labels this short (every query is split).
+struct LabelsFromRight<'a>(Option<&'a str>);
+
+impl<'a> Iterator for LabelsFromRight<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        let rest = self.0?;
+        match rest.bytes().rposition(|b| b == b'.') {
+            Some(dot) => {
+                self.0 = Some(&rest[..dot]);
+                Some(&rest[dot + 1..])
+            }
+            None => {
+                self.0 = None;
+                Some(rest)
+            }
+        }
+    }
+}
+
 fn strip_underscore(s: &str) -> &str {
     s.strip_prefix('_').unwrap_or(s)
 }
@@ -75,6 +97,15 @@ mod tests {
             service,
             namespace,
             pod_or_svc,
+        }
+    }
+
+    #[test]
+    fn labels_from_right_split_as_rsplit() {
+        for text in ["a.b.c", "", "a", ".a", "a.", "a..b", "web-0.web.default.svc"] {
+            let ours: Vec<&str> = LabelsFromRight(Some(text)).collect();
+            let std: Vec<&str> = text.rsplit('.').collect();
+            assert_eq!(ours, std, "{text}");
         }
     }
 
