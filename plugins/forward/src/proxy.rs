@@ -217,57 +217,60 @@ impl Proxy {
 
     /// TCP, or TLS for `tls://` upstreams, over a cached connection if there is one.
     async fn exchange_tcp(&self, query: &Message, wire: &[u8], via: Via) -> Result<Message, ExchangeError> {
-        if let Some(tls) = &self.tls {
-            let (mut stream, reused) = match via
-                .cached
-                .then(|| self.take_cached(&self.tls_conns, Proto::Tcp))
-                .flatten()
-            {
-                Some(s) => (s, true),
-                None => {
-                    let tcp = self.dial().await?;
-                    let name = match &self.upstream.transport {
-                        UpstreamTransport::Tls { server_name } => server_name.as_deref(),
-                        UpstreamTransport::Dns => None,
-                    };
-                    let tls = tokio::time::timeout(DIAL_TIMEOUT, tls.connect(tcp, self.upstream.addr, name))
-                        .await
-                        .map_err(|_| ExchangeError::Timeout {
-                            proto: Proto::Tcp,
-                            local: None,
-                            remote: self.upstream.addr,
-                        })?
-                        .map_err(|e| {
-                            ExchangeError::Io(format!("tls handshake with {}: {e}", self.upstream.addr))
-                        })?;
-                    (tls, false)
-                }
-            };
-            let local = stream.get_ref().0.local_addr().ok();
-            let reply = self
-                .exchange_stream(&mut stream, reused, local, query, wire, via)
-                .await?;
-            if via.cached {
-                yield_back(&self.tls_conns, stream);
+        match &self.tls {
+            Some(tls) => {
+                let connect = async { self.handshake(tls, self.dial().await?).await };
+                let local = |s: &TlsStream<TcpStream>| s.get_ref().0.local_addr().ok();
+                self.exchange_pooled(&self.tls_conns, connect, local, query, wire, via)
+                    .await
             }
-            return Ok(reply);
+            None => {
+                let local = |s: &TcpStream| s.local_addr().ok();
+                self.exchange_pooled(&self.tcp, self.dial(), local, query, wire, via)
+                    .await
+            }
         }
-        let (mut stream, reused) = match via
-            .cached
-            .then(|| self.take_cached(&self.tcp, Proto::Tcp))
-            .flatten()
-        {
+    }
+
+    /// One exchange on a stream from `pool`, or on a new one from `connect`, which goes back
+    /// to the pool afterwards.
+    async fn exchange_pooled<S: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        pool: &Mutex<Vec<Idle<S>>>,
+        connect: impl Future<Output = Result<S, ExchangeError>>,
+        local_of: impl Fn(&S) -> Option<SocketAddr>,
+        query: &Message,
+        wire: &[u8],
+        via: Via,
+    ) -> Result<Message, ExchangeError> {
+        let (mut stream, reused) = match via.cached.then(|| self.take_cached(pool, Proto::Tcp)).flatten() {
             Some(s) => (s, true),
-            None => (self.dial().await?, false),
+            None => (connect.await?, false),
         };
-        let local = stream.local_addr().ok();
+        let local = local_of(&stream);
         let reply = self
             .exchange_stream(&mut stream, reused, local, query, wire, via)
             .await?;
         if via.cached {
-            yield_back(&self.tcp, stream);
+            yield_back(pool, stream);
         }
         Ok(reply)
+    }
+
+    /// The TLS handshake on a dialled connection, within the dial timeout.
+    async fn handshake(&self, tls: &Tls, tcp: TcpStream) -> Result<TlsStream<TcpStream>, ExchangeError> {
+        let name = match &self.upstream.transport {
+            UpstreamTransport::Tls { server_name } => server_name.as_deref(),
+            UpstreamTransport::Dns => None,
+        };
+        tokio::time::timeout(DIAL_TIMEOUT, tls.connect(tcp, self.upstream.addr, name))
+            .await
+            .map_err(|_| ExchangeError::Timeout {
+                proto: Proto::Tcp,
+                local: None,
+                remote: self.upstream.addr,
+            })?
+            .map_err(|e| ExchangeError::Io(format!("tls handshake with {}: {e}", self.upstream.addr)))
     }
 
     async fn dial(&self) -> Result<TcpStream, ExchangeError> {
