@@ -1,16 +1,14 @@
 //! CoreDNS's core metric families (`coredns_dns_*`, `coredns_panics_total`, ...): recorded by the
 //! `prometheus` plugin's handler for answered queries and by the server for dropped ones.
 
-use std::sync::LazyLock;
-use std::time::Instant;
-
-use hickory_proto::op::ResponseCode;
-use hickory_proto::rr::RecordType;
 use std::collections::HashMap;
 use std::hash::BuildHasher;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
+use std::time::Instant;
 
 use arc_swap::ArcSwap;
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::RecordType;
 use prometheus::{
     Counter, CounterVec, GaugeVec, Histogram, HistogramVec, IntCounter, exponential_buckets,
     register_counter_vec, register_gauge_vec, register_histogram_vec, register_int_counter,

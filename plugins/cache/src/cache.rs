@@ -2,10 +2,9 @@
 //! caps the TTLs of every reply it passes (as CoreDNS's cache does, stored or not).
 
 use std::sync::{Arc, OnceLock};
-
-use arc_swap::ArcSwap;
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwap;
 use clusterdns_plugin::proto::op::Message;
 use clusterdns_plugin::proto::rr::Name;
 use clusterdns_plugin::response::{ReplyType, typify};
@@ -45,11 +44,13 @@ impl KeyName {
 }
 
 /// The series every query of one server label counts into: looked up once, not through
-/// `with_label_values` (a hash of every label and the family's lock) on each query. The hit
-/// series of a kind is made at its first hit, as CoreDNS's `With` makes it.
+/// `with_label_values` (a hash of every label and the family's lock) on each query. The miss
+/// series and the hit series of a kind are made at their first count, as CoreDNS's `With`
+/// makes them.
 struct ServerSeries {
     server: Arc<str>,
     requests: Option<prometheus::Counter>,
+    misses: OnceLock<Option<prometheus::Counter>>,
     /// By [`Kind`]: success, denial.
     hits: [OnceLock<Option<prometheus::Counter>>; 2],
 }
@@ -109,6 +110,7 @@ impl Inner {
             requests: metrics::REQUESTS
                 .as_ref()
                 .map(|c| c.with_label_values(&[&**server, self.zones.as_str(), ""])),
+            misses: OnceLock::new(),
             hits: Default::default(),
         });
         self.series.rcu(|list| {
@@ -277,8 +279,11 @@ impl Handler for Cache {
         }
         let now = Instant::now();
         let Some((item, kind)) = this.lookup(&key, now) else {
-            if let Some(c) = metrics::MISSES.as_ref() {
-                c.with_label_values(&labels).inc();
+            if let Some(c) = series
+                .misses
+                .get_or_init(|| metrics::MISSES.as_ref().map(|c| c.with_label_values(&labels)))
+            {
+                c.inc();
             }
             let mut reply = next.run(req).await?;
             if let Reply::Answer(m) = &mut reply {
