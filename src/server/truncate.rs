@@ -7,7 +7,7 @@ use clusterdns_plugin::proto::ProtoError;
 use clusterdns_plugin::proto::op::{Edns, Message};
 use clusterdns_plugin::proto::rr::Record;
 use clusterdns_plugin::proto::serialize::binary::BinEncoder;
-use clusterdns_plugin::size::{opt_len, record_len};
+use clusterdns_plugin::size::{HEADER, opt_len, records_len};
 
 /// How many records of each section fit, and whether any were left out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,13 +18,10 @@ pub struct Fit {
     pub truncated: bool,
 }
 
-const HEADER: usize = 12;
-
 /// An upper bound of the reply's size without name compression, computed without encoding:
 /// when it is within the limit, the reply fits and no fitting is needed.
 pub fn upper_bound(question: &[u8], m: &Message, edns: Option<&Edns>) -> usize {
-    let records = m.answers.iter().chain(&m.authorities).chain(&m.additionals);
-    HEADER + question.len() + records.map(record_len).sum::<usize>() + edns.map_or(0, opt_len)
+    HEADER + question.len() + records_len(m) + edns.map_or(0, opt_len)
 }
 
 /// Which records fit in `limit` bytes, miekg's way: the OPT record's room is kept first, then

@@ -6,15 +6,21 @@ use hickory_proto::op::{Edns, Message};
 use hickory_proto::rr::{Name, RData, Record};
 use hickory_proto::serialize::binary::BinEncodable;
 
-const HEADER: usize = 12;
+/// The message header.
+pub const HEADER: usize = 12;
 /// Type, class, TTL and RDLENGTH.
 const RR_FIXED: usize = 10;
 
 /// The whole message uncompressed: header, questions, records and its own OPT, if any.
 pub fn message_len(m: &Message) -> usize {
     let questions: usize = m.queries.iter().map(|q| name_len(q.name()) + 4).sum();
+    HEADER + questions + records_len(m) + m.edns.as_ref().map_or(0, opt_len)
+}
+
+/// The answer, authority and additional records uncompressed (not the OPT record).
+pub fn records_len(m: &Message) -> usize {
     let records = m.answers.iter().chain(&m.authorities).chain(&m.additionals);
-    HEADER + questions + records.map(record_len).sum::<usize>() + m.edns.as_ref().map_or(0, opt_len)
+    records.map(record_len).sum()
 }
 
 /// One record uncompressed.

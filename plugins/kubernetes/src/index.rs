@@ -110,7 +110,7 @@ pub type Published = Arc<ArcSwap<Snapshot>>;
 #[derive(Default)]
 pub struct Store {
     snap: Snapshot,
-    /// Slices by (namespace, slice name); by service they are in the snapshot's `endpoints`.
+    /// Slices by (namespace, slice name); by service they are in the snapshot's `services`.
     slices: HashMap<Key, Arc<Slice>>,
     /// Pods by (namespace, name), for their IPs, and by IP.
     pods: HashMap<Key, IpAddr>,
