@@ -454,3 +454,74 @@ fn pods_verified_answers_live_pods_only() {
         |m| m.metadata.response_code == ResponseCode::NXDomain,
     );
 }
+
+/// Lists as client-go's informers make them: one `resourceVersion=0` request per kind, whole
+/// (the test API server pages consistent lists as kube-apiserver does, so a regression to paged
+/// lists shows here as more requests), and one more per kind after a 410.
+#[test]
+fn one_list_per_kind_at_start_and_after_410() {
+    let api = FakeApiServer::start();
+    cluster(&api);
+    // More objects than kube-rs's and client-go's page of 500.
+    api.apply_all((0..1200).flat_map(|i| {
+        let name = format!("s{i}");
+        let ip = format!("10.97.{}.{}", i / 250, i % 250 + 1);
+        let pod = format!("10.245.{}.{}", i / 250, i % 250 + 1);
+        [
+            service("bulk", &name, &ip, &[("http", "TCP", 80)]),
+            endpoint_slice(
+                "bulk",
+                &format!("{name}-x"),
+                &name,
+                &[(&pod, None, true)],
+                &[("http", "TCP", 80)],
+            ),
+        ]
+    }));
+    api.apply(namespace("bulk"));
+    let dir = TempDir::new("k8s-lists");
+    let (_server, port, _) = start(&api, &dir, "endpoint", "");
+    until(port, "s1199.bulk.svc.cluster.local.", RecordType::A, |r| {
+        r.answers.len() == 1
+    });
+    let kinds = [
+        "/api/v1/services",
+        "/apis/discovery.k8s.io/v1/endpointslices",
+        "/api/v1/namespaces",
+    ];
+    let requests = || api.requests.lock().map(|r| r.clone()).unwrap_or_default();
+    for kind in kinds {
+        assert_eq!(api.lists(kind), 1, "{kind}: {:#?}", requests());
+    }
+    let lists: Vec<String> = requests()
+        .into_iter()
+        .filter(|r| !r.contains("watch=true"))
+        .collect();
+    assert!(
+        lists
+            .iter()
+            .all(|r| r.contains("resourceVersion=0") && !r.contains("limit=")),
+        "{lists:#?}"
+    );
+
+    // A 410: each kind lists once more, at once, and sees what changed meanwhile.
+    api.compact();
+    api.apply(service("bulk", "late", "10.97.9.9", &[("http", "TCP", 80)]));
+    let took = until(port, "late.bulk.svc.cluster.local.", RecordType::A, |r| {
+        r.answers.len() == 1
+    });
+    assert!(
+        took < Duration::from_secs(1),
+        "new service after the 410 took {took:?}"
+    );
+    // Objects the relist names stay answered through it.
+    let r = udp(
+        local(port),
+        &query("s7.bulk.svc.cluster.local.", RecordType::A, None),
+    );
+    assert_eq!(answers(&r), ["s7.bulk.svc.cluster.local. A 10.97.0.8"]);
+    std::thread::sleep(Duration::from_millis(300));
+    for kind in kinds {
+        assert_eq!(api.lists(kind), 2, "{kind}: {:#?}", requests());
+    }
+}

@@ -69,7 +69,15 @@ pub struct FakeUpstream {
 impl FakeUpstream {
     /// Starts on a free port of 127.0.0.1.
     pub fn start() -> FakeUpstream {
-        FakeUpstream::start_on(crate::free_port())
+        // Bound here rather than on a port from `free_port`: another test may take that port
+        // between the two calls.
+        loop {
+            let udp = UdpSocket::bind("127.0.0.1:0").expect("upstream udp");
+            let addr = udp.local_addr().expect("addr");
+            if let Ok(tcp) = TcpListener::bind(addr) {
+                return FakeUpstream::serve(udp, tcp);
+            }
+        }
     }
 
     /// Starts on `port` of 127.0.0.1 (to restart an upstream where it was).
@@ -77,6 +85,11 @@ impl FakeUpstream {
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let udp = UdpSocket::bind(addr).expect("upstream udp");
         let tcp = TcpListener::bind(addr).expect("upstream tcp");
+        FakeUpstream::serve(udp, tcp)
+    }
+
+    fn serve(udp: UdpSocket, tcp: TcpListener) -> FakeUpstream {
+        let addr = udp.local_addr().expect("addr");
         udp.set_read_timeout(Some(Duration::from_millis(50)))
             .expect("timeout");
         tcp.set_nonblocking(true).expect("nonblocking");

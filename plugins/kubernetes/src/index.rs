@@ -347,69 +347,30 @@ impl Store {
         self.touched();
     }
 
-    /// Replaces every object of one kind at once (a relist): the new list is applied in full
-    /// before anything is published, so queries never see half of it.
-    pub fn replace_services(&mut self, services: Vec<Service>) {
-        let keep: std::collections::HashSet<Key> =
-            services.iter().map(|s| key(&s.namespace, &s.name)).collect();
-        let gone: Vec<Key> = self
-            .snap
+    /// Every service's key, for a relist's sweep.
+    pub fn service_keys(&self) -> impl Iterator<Item = Key> + '_ {
+        self.snap
             .services
             .iter()
-            .filter(|(k, named)| named.service.is_some() && !keep.contains(*k))
+            .filter(|(_, named)| named.service.is_some())
             .map(|(k, _)| k.clone())
-            .collect();
-        for k in gone {
-            self.delete_service(&k);
-        }
-        for s in services {
-            self.apply_service(s);
-        }
     }
 
-    pub fn replace_slices(&mut self, slices: Vec<Slice>) {
-        let keep: std::collections::HashSet<Key> =
-            slices.iter().map(|s| key(&s.namespace, &s.name)).collect();
-        let gone: Vec<Key> = self
-            .slices
-            .keys()
-            .filter(|k| !keep.contains(*k))
-            .cloned()
-            .collect();
-        for k in gone {
-            self.delete_slice(&k);
-        }
-        for s in slices {
-            self.apply_slice(s);
-        }
+    pub fn slice_keys(&self) -> impl Iterator<Item = Key> + '_ {
+        self.slices.keys().cloned()
     }
 
-    pub fn replace_namespaces(&mut self, names: Vec<Arc<str>>) {
-        let keep: std::collections::HashSet<Arc<str>> = names.iter().cloned().collect();
-        let gone: Vec<Arc<str>> = self
-            .snap
+    /// Namespaces as ("", name).
+    pub fn namespace_keys(&self) -> impl Iterator<Item = Key> + '_ {
+        let none: Arc<str> = Arc::from("");
+        self.snap
             .namespaces
             .iter()
-            .filter(|n| !keep.contains(*n))
-            .cloned()
-            .collect();
-        for n in gone {
-            self.delete_namespace(&n);
-        }
-        for n in names {
-            self.apply_namespace(n);
-        }
+            .map(move |n| (none.clone(), n.clone()))
     }
 
-    pub fn replace_pods(&mut self, pods: Vec<Pod>) {
-        let keep: std::collections::HashSet<Key> = pods.iter().map(|p| key(&p.namespace, &p.name)).collect();
-        let gone: Vec<Key> = self.pods.keys().filter(|k| !keep.contains(*k)).cloned().collect();
-        for k in gone {
-            self.delete_pod(&k);
-        }
-        for p in pods {
-            self.apply_pod(p);
-        }
+    pub fn pod_keys(&self) -> impl Iterator<Item = Key> + '_ {
+        self.pods.keys().cloned()
     }
 }
 

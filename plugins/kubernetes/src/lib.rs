@@ -4,7 +4,9 @@
 mod api;
 mod client;
 mod index;
+mod informer;
 mod kubernetes;
+mod list;
 mod metrics;
 mod names;
 mod objects;

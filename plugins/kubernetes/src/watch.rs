@@ -1,29 +1,26 @@
-//! Watching Services, EndpointSlices, Namespaces (and Pods for `pods verified`) with kube-rs,
-//! into the store, published to queries in batches.
+//! Watching Services, EndpointSlices, Namespaces (and Pods for `pods verified`) with one
+//! informer per kind, into the store, published to queries in batches.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::api::{EndpointSlice, Namespace, Pod as K8sPod, Service as K8sService};
 use clusterdns_plugin::clog;
-use futures::{FutureExt, StreamExt};
-use kube::runtime::WatchStreamExt;
-use kube::runtime::watcher::{self, Event, watcher};
-use kube::{Api, Client};
+use kube::Client;
+use tokio::sync::mpsc;
 
-use crate::index::{Published, Store};
+use crate::index::{Key, Published, Store};
+use crate::informer::{Event, Informer};
 use crate::metrics;
 use crate::objects::{Pod, Service, Slice, namespace_name};
 
-/// One change from any watcher. Not boxed: each is consumed as soon as it arrives, and a box
-/// would add an allocation per event for nothing.
-#[allow(clippy::large_enum_variant)]
+/// One event from any kind's informer.
 enum Change {
     Services(Event<K8sService>),
     Slices(Event<EndpointSlice>),
     Namespaces(Event<Namespace>),
     Pods(Event<K8sPod>),
-    Error(String),
 }
 
 /// What to watch.
@@ -39,89 +36,65 @@ pub struct Watch {
 /// `Pod::from_api` drops their IP should one still arrive).
 const LIVE_PODS: &str = "status.phase!=Succeeded,status.phase!=Failed,status.phase!=Unknown";
 
-/// The watcher of one kind, with the label selector if any.
-fn config(labels: Option<&str>) -> watcher::Config {
-    let config = watcher::Config::default();
-    match labels {
-        Some(l) => config.labels(l),
-        None => config,
-    }
-}
-
-fn events<K>(
-    api: Api<K>,
-    config: watcher::Config,
-) -> impl futures::Stream<Item = Result<Event<K>, watcher::Error>> + Send
-where
-    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
-{
-    // Backoff after errors (API outages, 5xx) so a broken API server is not hammered.
-    watcher(api, config).default_backoff()
-}
-
 /// Changes applied before the store is published even if more are ready, so a steady stream of
 /// changes still reaches queries.
 const MAX_BURST: usize = 4096;
+/// Events queued from the informers: enough to keep the store busy, few enough that a list
+/// streaming in is never held whole.
+const QUEUE: usize = 1024;
 
 /// Runs until the process ends: applies every change to the store, publishes after each batch
 /// of changes ready at once (a burst becomes one swap), and marks `synced` once every watched
 /// kind has been listed. The last good view keeps being served through errors and relists.
 pub async fn run(watch: Watch, index: Published, synced: Arc<AtomicBool>) {
-    let labels = watch.labels.as_deref();
-    let mut streams: Vec<futures::stream::BoxStream<'static, Change>> = Vec::new();
-    let error = |e: watcher::Error| Change::Error(e.to_string());
-    streams.push(
-        events(Api::<K8sService>::all(watch.client.clone()), config(labels))
-            .map(move |r| r.map_or_else(error, Change::Services))
-            .boxed(),
-    );
-    let namespaces = events(
-        Api::<Namespace>::all(watch.client.clone()),
-        config(watch.namespace_labels.as_deref()),
-    );
-    streams.push(
-        namespaces
-            .map(move |r| r.map_or_else(error, Change::Namespaces))
-            .boxed(),
-    );
+    let (tx, mut changes) = mpsc::channel::<Change>(QUEUE);
+    let labels = watch.labels.clone();
+    let mut tasks = tokio::task::JoinSet::new();
+    let informer = |labels: Option<String>, fields: Option<&str>| {
+        (watch.client.clone(), labels, fields.map(String::from))
+    };
+    let (c, l, f) = informer(labels.clone(), None);
+    tasks.spawn(Informer::<K8sService>::new(c, l, f).run(tx.clone(), Change::Services));
+    let (c, l, f) = informer(watch.namespace_labels.clone(), None);
+    tasks.spawn(Informer::<Namespace>::new(c, l, f).run(tx.clone(), Change::Namespaces));
     let mut kinds = 2;
     if watch.endpoints {
-        let slices = events(Api::<EndpointSlice>::all(watch.client.clone()), config(labels));
-        streams.push(slices.map(move |r| r.map_or_else(error, Change::Slices)).boxed());
+        let (c, l, f) = informer(labels.clone(), None);
+        tasks.spawn(Informer::<EndpointSlice>::new(c, l, f).run(tx.clone(), Change::Slices));
         kinds += 1;
     }
     if watch.pods {
-        streams.push(
-            events(
-                Api::<K8sPod>::all(watch.client.clone()),
-                config(labels).fields(LIVE_PODS),
-            )
-            .map(move |r| r.map_or_else(error, Change::Pods))
-            .boxed(),
-        );
+        let (c, l, f) = informer(labels, Some(LIVE_PODS));
+        tasks.spawn(Informer::<K8sPod>::new(c, l, f).run(tx.clone(), Change::Pods));
         kinds += 1;
     }
-    let mut changes = futures::stream::select_all(streams);
+    drop(tx);
     let mut store = Store::default();
     let mut relist = Relist::default();
     let mut listed = 0;
-    while let Some(first) = changes.next().await {
-        // Each change is applied as it comes (objects become slim copies at once: a list of
-        // 10,000 full API objects is never held), and the store is published once the burst
-        // of changes ready now is applied, or after MAX_BURST of them.
+    let mut batch = Vec::with_capacity(64);
+    // Each change is applied as it comes (objects become slim copies at once: a list of 10,000
+    // full API objects is never held), and the store is published once the changes ready now
+    // are applied, or after MAX_BURST of them.
+    while changes.recv_many(&mut batch, 64).await > 0 {
         let mut triggered = Vec::new();
-        let mut next = Some(first);
         let mut applied = 0;
-        while let Some(change) = next.take() {
-            if let Change::Slices(Event::Apply(s)) = &change
-                && let Some(t) = metrics::trigger_time(s)
-            {
-                triggered.push((key_of(&s.metadata), s.service_name.clone(), t));
+        loop {
+            for change in batch.drain(..) {
+                if let Change::Slices(Event::Applied(s)) = &change
+                    && let Some(t) = metrics::trigger_time(s)
+                {
+                    triggered.push((key_of(&s.metadata), s.service_name.clone(), t));
+                }
+                listed += relist.apply(&mut store, change);
+                applied += 1;
             }
-            listed += relist.apply(&mut store, change);
-            applied += 1;
-            if applied < MAX_BURST {
-                next = changes.next().now_or_never().flatten();
+            if applied >= MAX_BURST {
+                break;
+            }
+            match changes.try_recv() {
+                Ok(change) => batch.push(change),
+                Err(_) => break,
             }
         }
         index.store(Arc::new(store.snapshot()));
@@ -139,14 +112,14 @@ pub async fn run(watch: Watch, index: Published, synced: Arc<AtomicBool>) {
     }
 }
 
-/// Objects of a relist, held until the list is complete so queries never see half of it.
+/// The kinds being relisted: each object the list names is applied as it comes, and marked
+/// seen; at the list's end what it did not name is deleted. Queries never miss an object that
+/// still exists, and the relist costs no second copy of the cluster.
 #[derive(Default)]
 struct Relist {
-    services: Option<Vec<Service>>,
-    slices: Option<Vec<Slice>>,
-    namespaces: Option<Vec<Arc<str>>>,
-    pods: Option<Vec<Pod>>,
-    /// Kinds listed at least once, by [`Watched::KIND`].
+    /// By [`Watched::KIND`]: the keys a running relist has named.
+    seen: [Option<HashSet<Key>>; 4],
+    /// Kinds listed at least once.
     done: [bool; 4],
 }
 
@@ -154,13 +127,6 @@ impl Relist {
     /// Applies one change; returns 1 when a kind finished its first list.
     fn apply(&mut self, store: &mut Store, change: Change) -> usize {
         match change {
-            Change::Error(e) => {
-                clog::warning(
-                    Some("kubernetes"),
-                    format_args!("watch error, retrying with backoff: {e}"),
-                );
-                0
-            }
             Change::Services(e) => self.step(store, e),
             Change::Slices(e) => self.step(store, e),
             Change::Namespaces(e) => self.step(store, e),
@@ -168,21 +134,31 @@ impl Relist {
         }
     }
 
-    /// One event of kind `K`: a relist is buffered and applied whole at its end; anything else
-    /// goes to the store as it comes (an object DNS cannot use removes its earlier copy).
+    /// One event of kind `K`. An object DNS cannot use removes its earlier copy.
     fn step<K: Watched>(&mut self, store: &mut Store, event: Event<K>) -> usize {
         match event {
-            Event::Init => *K::buffer(self) = Some(Vec::new()),
-            Event::InitApply(o) => K::buffer(self).get_or_insert_with(Vec::new).extend(o.slim()),
-            Event::InitDone => {
-                K::replace(store, K::buffer(self).take().unwrap_or_default());
+            Event::Relisting => self.seen[K::KIND] = Some(HashSet::new()),
+            Event::Listed(o) => {
+                if let Some(seen) = &mut self.seen[K::KIND] {
+                    seen.insert(o.key());
+                }
+                match o.slim() {
+                    Some(slim) => K::apply(store, slim),
+                    None => K::delete(store, &o.key()),
+                }
+            }
+            Event::Synced => {
+                let seen = self.seen[K::KIND].take().unwrap_or_default();
+                for gone in K::keys(store).filter(|k| !seen.contains(k)).collect::<Vec<_>>() {
+                    K::delete(store, &gone);
+                }
                 return usize::from(!std::mem::replace(&mut self.done[K::KIND], true));
             }
-            Event::Apply(o) => match o.slim() {
+            Event::Applied(o) => match o.slim() {
                 Some(slim) => K::apply(store, slim),
-                None => K::delete(store, &o),
+                None => K::delete(store, &o.key()),
             },
-            Event::Delete(o) => K::delete(store, &o),
+            Event::Deleted(o) => K::delete(store, &o.key()),
         }
         0
     }
@@ -192,22 +168,23 @@ impl Relist {
 trait Watched: Sized {
     /// What the store keeps of it.
     type Slim;
-    /// Its index in `Relist::done`.
+    /// Its index in `Relist`'s arrays.
     const KIND: usize;
-    /// Its relist buffer.
-    fn buffer(relist: &mut Relist) -> &mut Option<Vec<Self::Slim>>;
+    /// Its (namespace, name); namespaces are ("", name).
+    fn key(&self) -> Key;
     /// Its slim copy, or `None` for an object DNS cannot use.
     fn slim(&self) -> Option<Self::Slim>;
     fn apply(store: &mut Store, slim: Self::Slim);
-    fn delete(store: &mut Store, object: &Self);
-    fn replace(store: &mut Store, all: Vec<Self::Slim>);
+    fn delete(store: &mut Store, key: &Key);
+    /// The keys of every object of this kind the store holds.
+    fn keys(store: &Store) -> impl Iterator<Item = Key> + '_;
 }
 
 impl Watched for K8sService {
     type Slim = Service;
     const KIND: usize = 0;
-    fn buffer(relist: &mut Relist) -> &mut Option<Vec<Service>> {
-        &mut relist.services
+    fn key(&self) -> Key {
+        key_of(&self.metadata)
     }
     fn slim(&self) -> Option<Service> {
         Service::from_api(self)
@@ -215,19 +192,19 @@ impl Watched for K8sService {
     fn apply(store: &mut Store, slim: Service) {
         store.apply_service(slim);
     }
-    fn delete(store: &mut Store, object: &Self) {
-        store.delete_service(&key_of(&object.metadata));
+    fn delete(store: &mut Store, key: &Key) {
+        store.delete_service(key);
     }
-    fn replace(store: &mut Store, all: Vec<Service>) {
-        store.replace_services(all);
+    fn keys(store: &Store) -> impl Iterator<Item = Key> + '_ {
+        store.service_keys()
     }
 }
 
 impl Watched for EndpointSlice {
     type Slim = Slice;
     const KIND: usize = 1;
-    fn buffer(relist: &mut Relist) -> &mut Option<Vec<Slice>> {
-        &mut relist.slices
+    fn key(&self) -> Key {
+        key_of(&self.metadata)
     }
     fn slim(&self) -> Option<Slice> {
         Slice::from_api(self)
@@ -235,19 +212,19 @@ impl Watched for EndpointSlice {
     fn apply(store: &mut Store, slim: Slice) {
         store.apply_slice(slim);
     }
-    fn delete(store: &mut Store, object: &Self) {
-        store.delete_slice(&key_of(&object.metadata));
+    fn delete(store: &mut Store, key: &Key) {
+        store.delete_slice(key);
     }
-    fn replace(store: &mut Store, all: Vec<Slice>) {
-        store.replace_slices(all);
+    fn keys(store: &Store) -> impl Iterator<Item = Key> + '_ {
+        store.slice_keys()
     }
 }
 
 impl Watched for Namespace {
     type Slim = Arc<str>;
     const KIND: usize = 2;
-    fn buffer(relist: &mut Relist) -> &mut Option<Vec<Arc<str>>> {
-        &mut relist.namespaces
+    fn key(&self) -> Key {
+        (Arc::from(""), namespace_name(self))
     }
     fn slim(&self) -> Option<Arc<str>> {
         Some(namespace_name(self))
@@ -255,19 +232,19 @@ impl Watched for Namespace {
     fn apply(store: &mut Store, slim: Arc<str>) {
         store.apply_namespace(slim);
     }
-    fn delete(store: &mut Store, object: &Self) {
-        store.delete_namespace(&namespace_name(object));
+    fn delete(store: &mut Store, key: &Key) {
+        store.delete_namespace(&key.1);
     }
-    fn replace(store: &mut Store, all: Vec<Arc<str>>) {
-        store.replace_namespaces(all);
+    fn keys(store: &Store) -> impl Iterator<Item = Key> + '_ {
+        store.namespace_keys()
     }
 }
 
 impl Watched for K8sPod {
     type Slim = Pod;
     const KIND: usize = 3;
-    fn buffer(relist: &mut Relist) -> &mut Option<Vec<Pod>> {
-        &mut relist.pods
+    fn key(&self) -> Key {
+        key_of(&self.metadata)
     }
     fn slim(&self) -> Option<Pod> {
         Some(Pod::from_api(self))
@@ -275,15 +252,15 @@ impl Watched for K8sPod {
     fn apply(store: &mut Store, slim: Pod) {
         store.apply_pod(slim);
     }
-    fn delete(store: &mut Store, object: &Self) {
-        store.delete_pod(&key_of(&object.metadata));
+    fn delete(store: &mut Store, key: &Key) {
+        store.delete_pod(key);
     }
-    fn replace(store: &mut Store, all: Vec<Pod>) {
-        store.replace_pods(all);
+    fn keys(store: &Store) -> impl Iterator<Item = Key> + '_ {
+        store.pod_keys()
     }
 }
 
-fn key_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> crate::index::Key {
+fn key_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> Key {
     (
         Arc::from(meta.namespace.as_deref().unwrap_or("")),
         Arc::from(meta.name.as_deref().unwrap_or("")),
