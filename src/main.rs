@@ -101,7 +101,7 @@ fn load(source: &Source, port: u16) -> Result<(Vec<corefile::ServerBlock>, serve
         Source::Builtin => corefile::parse("<builtin>", builtin_corefile(), &known),
     }
     .map_err(|e| vec![e.to_string()])?;
-    let plan = server::assemble(&blocks, port)?;
+    let plan = server::assemble(&blocks, port, &server::Heritage::default())?;
     Ok((blocks, plan))
 }
 

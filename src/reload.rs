@@ -77,7 +77,7 @@ impl Reloader {
         clog::info(None, format_args!("Reloading"));
         let result = match corefile::parse(&name, &text, &registry::names()) {
             Err(e) => Err(e.to_string()),
-            Ok(blocks) => match assemble(&blocks, self.port) {
+            Ok(blocks) => match assemble(&blocks, self.port, running.heritage()) {
                 Err(errors) => Err(errors.join("\n")),
                 Ok(plan) => running.apply(plan).await,
             },

@@ -120,3 +120,89 @@ fn a_port_moved_by_reload_is_released_and_the_new_one_serves() {
     });
     assert!(ask(new, "steady.example.").is_some_and(|r| r.answers.len() == 1));
 }
+
+/// A Corefile with a kubernetes block, for the reload tests below.
+fn kubernetes_corefile(port: u16, api: &str, hosts: &str, kubernetes: &str) -> String {
+    format!(
+        ".:{port} {{\n bind 127.0.0.1\n hosts {{\n  10.5.0.1 steady.example\n{hosts}  fallthrough\n }}\n kubernetes cluster.local {{\n  endpoint {api}\n{kubernetes} }}\n}}\n"
+    )
+}
+
+const CLUSTER_NAMES: &[&str] = &[
+    "s0.default.svc.cluster.local.",
+    "s1999.default.svc.cluster.local.",
+];
+
+/// Right answers for [`CLUSTER_NAMES`] only (the load's check).
+fn cluster_answer(r: &hickory_proto::op::Message) -> bool {
+    r.metadata.response_code == ResponseCode::NoError
+        && r.answers.len() == 1
+        && r.answers[0].data.to_string().starts_with("10.97.")
+}
+
+/// Edits outside the kubernetes block keep its watchers and index (no request to the API at
+/// all); an edit of the block while the API is down keeps answering from the previous index
+/// with the new settings, and the new watchers take over once the API is back.
+#[test]
+fn reloads_keep_the_kubernetes_index_and_never_serve_an_empty_one() {
+    use testkit::apiserver::{namespace, service};
+    let api = testkit::FakeApiServer::start();
+    api.apply(namespace("default"));
+    api.apply_all((0..2000).map(|i| {
+        let ip = format!("10.97.{}.{}", i / 250, i % 250 + 1);
+        service("default", &format!("s{i}"), &ip, &[("http", "TCP", 80)])
+    }));
+    let port = free_port();
+    let server = Server::start(BIN, &kubernetes_corefile(port, &api.url(), "", ""), port);
+    wait_until("the first sync", Duration::from_secs(10), || {
+        ask(port, CLUSTER_NAMES[1]).is_some_and(|r| cluster_answer(&r))
+    });
+    let load = Load::start(port, CLUSTER_NAMES, cluster_answer);
+
+    // An edit outside the kubernetes block: not one request to the API server.
+    let requests = api.requests.lock().map(|r| r.len()).unwrap_or(0);
+    let edited = kubernetes_corefile(port, &api.url(), "  10.5.0.2 added.example\n", "");
+    std::fs::write(&server.corefile, &edited).expect("write");
+    server.signal("USR1");
+    wait_until("the hosts edit", Duration::from_secs(5), || {
+        ask(port, "added.example.").is_some_and(|r| r.answers.len() == 1)
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let after: Vec<String> = api
+        .requests
+        .lock()
+        .map(|r| r[requests..].to_vec())
+        .unwrap_or_default();
+    assert!(
+        after.is_empty(),
+        "requests after an edit outside kubernetes: {after:#?}"
+    );
+
+    // The API goes down, then the kubernetes block changes: the new settings apply at once
+    // over the previous index.
+    api.set_outage(true);
+    let changed = kubernetes_corefile(port, &api.url(), "  10.5.0.2 added.example\n", "  ttl 17\n");
+    std::fs::write(&server.corefile, &changed).expect("write");
+    server.signal("USR1");
+    wait_until("the new ttl", Duration::from_secs(5), || {
+        ask(port, CLUSTER_NAMES[0]).is_some_and(|r| cluster_answer(&r) && r.answers[0].ttl == 17)
+    });
+    server
+        .wait_for_line(
+            "serving the previous index until the API is synced",
+            Duration::from_secs(2),
+        )
+        .expect("the log says so");
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(ask(port, CLUSTER_NAMES[1]).is_some_and(|r| cluster_answer(&r)));
+
+    // Back: the new watchers list everything and take over.
+    api.set_outage(false);
+    api.apply(service("default", "late", "10.97.9.9", &[("http", "TCP", 80)]));
+    wait_until("the new watchers", Duration::from_secs(40), || {
+        ask(port, "late.default.svc.cluster.local.").is_some_and(|r| r.answers.len() == 1)
+    });
+    let (sent, failed) = load.finish();
+    assert!(sent > 100, "{sent}");
+    assert_eq!(failed, 0, "wrong answers for existing names during the reloads");
+}

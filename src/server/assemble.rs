@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clusterdns_plugin::proto::rr::Name;
-use clusterdns_plugin::{BlockInfo, Chain as Handlers, Handler, Readiness, Service, Setup};
+use clusterdns_plugin::{BlockInfo, Chain as Handlers, Handler, Readiness, Service, Setup, SetupOutput};
 use corefile::{ServerBlock, Transport, parse_key};
 
 use crate::registry::DIRECTIVES;
@@ -108,6 +108,33 @@ impl Readiness for ChainReadiness {
     }
 }
 
+/// What every directive's setup made, by server block and directive, with what it was made
+/// from. A reload sets up again only what changed: a directive whose input is the same (its
+/// tokens, not their lines, and its block's zones, port and binds) keeps its handlers and
+/// services, and with them their state (kubernetes's watchers and index, forward's connections
+/// and health, the cache). CoreDNS rebuilds everything, relisting the cluster on every edit.
+#[derive(Default, Clone)]
+pub struct Heritage(HashMap<(String, &'static str), Built>);
+
+#[derive(Clone)]
+struct Built {
+    input: String,
+    output: SetupOutput,
+}
+
+/// The input a setup's result depends on.
+fn setup_input(info: &BlockInfo, tokens: &corefile::DirectiveTokens) -> String {
+    let mut input = format!(
+        "{:?}\0{}\0{:?}\0{}\0",
+        info.zones, info.port, info.bind, info.file
+    );
+    for t in &tokens.tokens {
+        input.push_str(&t.text);
+        input.push(if t.quoted { '\u{1}' } else { '\0' });
+    }
+    input
+}
+
 /// Everything needed to start serving a Corefile.
 pub struct Plan {
     pub listeners: Vec<ListenerPlan>,
@@ -116,11 +143,13 @@ pub struct Plan {
     pub readiness: Arc<ChainReadiness>,
     /// `zone:port` for each served zone, as CoreDNS prints at start.
     pub served: Vec<String>,
+    /// What the setups made, for the next reload.
+    pub heritage: Heritage,
 }
 
-/// Sets up every directive of every block. Returns every error found, not only the first, so
-/// `-validate` can report them all.
-pub fn assemble(blocks: &[ServerBlock], default_port: u16) -> Result<Plan, Vec<String>> {
+/// Sets up every directive of every block, reusing what `previous` made from the same input.
+/// Returns every error found, not only the first, so `-validate` can report them all.
+pub fn assemble(blocks: &[ServerBlock], default_port: u16, previous: &Heritage) -> Result<Plan, Vec<String>> {
     let mut errors = Vec::new();
     let mut listeners: Vec<ListenerPlan> = Vec::new();
     let mut defined: HashMap<(String, u16), ()> = HashMap::new();
@@ -128,8 +157,20 @@ pub fn assemble(blocks: &[ServerBlock], default_port: u16) -> Result<Plan, Vec<S
     let mut lameduck = Duration::ZERO;
     let mut reporting: Vec<Arc<dyn Handler>> = Vec::new();
     let mut served = Vec::new();
+    let mut heritage = Heritage::default();
+    let mut identities = std::collections::HashSet::new();
 
     for block in blocks {
+        // A block is known across reloads by its keys.
+        let mut identity = block
+            .keys
+            .iter()
+            .map(|k| k.text.as_str())
+            .collect::<Vec<_>>()
+            .join(" ");
+        while !identities.insert(identity.clone()) {
+            identity.push('+');
+        }
         let file = block
             .keys
             .first()
@@ -169,12 +210,26 @@ pub fn assemble(blocks: &[ServerBlock], default_port: u16) -> Result<Plan, Vec<S
                 ));
                 continue;
             };
-            let mut s = Setup::new(&info, tokens.dispenser());
-            if let Err(e) = setup(&mut s) {
-                errors.push(format!("plugin/{}: {e}", directive.name));
-                continue;
-            }
-            let out = s.finish();
+            let input = setup_input(&info, tokens);
+            let before = previous.0.get(&(identity.clone(), directive.name));
+            let out = match before {
+                Some(built) if built.input == input => built.output.clone(),
+                _ => {
+                    let mut s = Setup::new(&info, tokens.dispenser()).replacing(before.map(|b| &b.output));
+                    if let Err(e) = setup(&mut s) {
+                        errors.push(format!("plugin/{}: {e}", directive.name));
+                        continue;
+                    }
+                    s.finish()
+                }
+            };
+            heritage.0.insert(
+                (identity.clone(), directive.name),
+                Built {
+                    input,
+                    output: out.clone(),
+                },
+            );
             handlers.extend(out.handlers);
             bind.extend(out.bind);
             info.bind.clone_from(&bind);
@@ -238,6 +293,7 @@ pub fn assemble(blocks: &[ServerBlock], default_port: u16) -> Result<Plan, Vec<S
         lameduck,
         readiness: Arc::new(ChainReadiness(reporting)),
         served,
+        heritage,
     })
 }
 
@@ -247,7 +303,7 @@ mod tests {
 
     fn plan(corefile: &str) -> Result<Plan, Vec<String>> {
         let blocks = corefile::parse("Corefile", corefile, &crate::registry::names()).expect("parses");
-        assemble(&blocks, 53)
+        assemble(&blocks, 53, &Heritage::default())
     }
 
     fn names(chain: &Chain) -> Vec<&'static str> {
@@ -313,6 +369,45 @@ mod tests {
                 "{q}"
             );
         }
+    }
+
+    /// The handler of `directive` in the block of zone `.`.
+    fn handler_of(p: &Plan, directive: &str) -> Arc<dyn Handler> {
+        let chain = p.listeners[0].zones.find(".", false).expect("zone");
+        chain
+            .handlers
+            .iter()
+            .find(|h| h.name() == directive)
+            .cloned()
+            .expect("handler")
+    }
+
+    #[test]
+    fn reloads_set_up_again_only_what_changed() {
+        let build = |text: &str, previous: &Heritage| {
+            let blocks = corefile::parse("Corefile", text, &crate::registry::names()).expect("parses");
+            assemble(&blocks, 53, previous).expect("plan")
+        };
+        let first = build(
+            ". {\n cache 30\n hosts {\n  10.0.0.1 a.example\n }\n whoami\n}",
+            &Heritage::default(),
+        );
+        // A line added before them moves cache and whoami down: still the same input.
+        let second = build(
+            ". {\n log\n cache 30\n hosts {\n  10.0.0.1 a.example\n  10.0.0.2 b.example\n }\n whoami\n}",
+            &first.heritage,
+        );
+        let same = |a: &Plan, b: &Plan, d: &str| Arc::ptr_eq(&handler_of(a, d), &handler_of(b, d));
+        assert!(same(&first, &second, "cache") && same(&first, &second, "whoami"));
+        assert!(!same(&first, &second, "hosts"));
+        // Changed arguments, or the same directive in another block: set up again.
+        let third = build(
+            ". {\n log\n cache 60\n hosts {\n  10.0.0.1 a.example\n  10.0.0.2 b.example\n }\n whoami\n}",
+            &second.heritage,
+        );
+        assert!(!same(&second, &third, "cache") && same(&second, &third, "hosts"));
+        let moved = build(".:1053 {\n cache 60\n whoami\n}", &third.heritage);
+        assert!(!same(&third, &moved, "whoami"));
     }
 
     #[test]

@@ -7,5 +7,5 @@ mod truncate;
 mod udp;
 mod wire;
 
-pub use assemble::{Plan, assemble};
+pub use assemble::{Heritage, Plan, assemble};
 pub use run::{Running, start};

@@ -7,12 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use clusterdns_plugin::{Phase, Readiness, Service, ServiceContext, clog};
+use clusterdns_plugin::{Phase, Readiness, Service, ServiceContext, clog, listen};
 use hickory_server::Server;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 
-use super::assemble::{ChainReadiness, ListenerPlan, Plan};
+use super::assemble::{ChainReadiness, Heritage, ListenerPlan, Plan};
 use super::dispatch::{Dispatcher, Shared};
 use super::udp::UdpListener;
 
@@ -56,6 +56,8 @@ pub struct Running {
     readiness: Arc<CurrentReadiness>,
     lameduck: Duration,
     reload: mpsc::UnboundedSender<()>,
+    /// What the serving configuration's setups made, for the next reload to reuse.
+    heritage: Heritage,
 }
 
 /// Binds every listener and starts every service of `plan`. Services ask for reloads on `reload`.
@@ -67,6 +69,7 @@ pub async fn start(plan: Plan, reload: mpsc::UnboundedSender<()>) -> Result<Runn
         readiness,
         lameduck: Duration::ZERO,
         reload,
+        heritage: Heritage::default(),
     };
     running.apply(plan).await?;
     Ok(running)
@@ -150,7 +153,13 @@ impl Running {
         });
         self.readiness.0.store(plan.readiness);
         self.lameduck = plan.lameduck;
+        self.heritage = plan.heritage;
         Ok(())
+    }
+
+    /// What the serving configuration's setups made.
+    pub fn heritage(&self) -> &Heritage {
+        &self.heritage
     }
 
     async fn start_service(&self, service: Arc<dyn Service>) -> Result<watch::Sender<Phase>, String> {
@@ -228,11 +237,11 @@ async fn bind(ip: Option<IpAddr>, port: u16) -> Result<(std::net::UdpSocket, Tcp
     let mut last = String::new();
     for ip in candidates {
         let addr = SocketAddr::new(ip, port);
-        match std::net::UdpSocket::bind(addr) {
+        match listen::udp(addr) {
             Ok(udp) => {
                 // Port 0 asks the kernel for a port: TCP must take the same one.
                 let at = udp.local_addr().map_err(|e| e.to_string())?;
-                match TcpListener::bind(at).await {
+                match listen::tcp(at) {
                     Ok(tcp) => return Ok((udp, tcp)),
                     Err(e) => last = format!("listen tcp {at}: {e}"),
                 }

@@ -10,7 +10,6 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::setup::Phase;
@@ -82,7 +81,7 @@ pub async fn serve(
     let mut last_err = String::new();
     let mut listener = None;
     for candidate in resolve_listen_addr(addr).await? {
-        match TcpListener::bind(candidate).await {
+        match crate::listen::tcp(candidate) {
             Ok(l) => {
                 listener = Some(l);
                 break;

@@ -10,6 +10,7 @@ mod error;
 mod fallthrough;
 mod handler;
 pub mod http;
+pub mod listen;
 pub mod metrics;
 mod request;
 pub mod response;

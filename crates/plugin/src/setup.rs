@@ -1,6 +1,7 @@
 //! `Setup`: what a directive's setup reads (its tokens, its server block) and what it may add
 //! (a handler, listen addresses, a background service, a lameduck period, readiness reporting).
 
+use std::any::Any;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -101,16 +102,20 @@ pub struct Setup<'a> {
     pub block: &'a BlockInfo,
     dispenser: Dispenser,
     out: SetupOutput,
+    /// What the same directive of the same block made in the configuration a reload replaces.
+    previous: Option<&'a SetupOutput>,
 }
 
 /// Everything a directive's setup asked for.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct SetupOutput {
     pub handlers: Vec<Arc<dyn Handler>>,
     pub bind: Vec<IpAddr>,
     pub services: Vec<Arc<dyn Service>>,
     pub lameduck: Option<Duration>,
     pub reports_readiness: bool,
+    /// State a changed setup of the same directive may take over after a reload.
+    pub carried: Option<Arc<dyn Any + Send + Sync>>,
 }
 
 impl<'a> Setup<'a> {
@@ -119,7 +124,25 @@ impl<'a> Setup<'a> {
             block,
             dispenser,
             out: SetupOutput::default(),
+            previous: None,
         }
+    }
+
+    /// The setup of a directive that a reload changed: `previous` is what it made before.
+    pub fn replacing(mut self, previous: Option<&'a SetupOutput>) -> Self {
+        self.previous = previous;
+        self
+    }
+
+    /// The state this directive's setup [carried](Setup::carry) in the configuration being
+    /// replaced, if any (kubernetes keeps serving its index while a changed block syncs).
+    pub fn inherited<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
+        self.previous?.carried.clone()?.downcast::<T>().ok()
+    }
+
+    /// Leaves `state` for the setup that replaces this one after a reload.
+    pub fn carry<T: Any + Send + Sync>(&mut self, state: Arc<T>) {
+        self.out.carried = Some(state);
     }
 
     /// The directive's tokens (every occurrence in the block).

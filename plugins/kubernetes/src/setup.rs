@@ -295,8 +295,14 @@ pub fn setup(s: &mut clusterdns_plugin::Setup<'_>) -> Result<(), SetupError> {
 
     let zones = s.block.zones.clone();
     let config = parse(s.dispenser(), &zones)?;
-    let index: crate::Published = Arc::new(arc_swap::ArcSwap::from_pointee(crate::Snapshot::default()));
-    let synced = Arc::new(AtomicBool::new(false));
+    // After a reload that changed this block, the previous index keeps answering until the new
+    // watchers have listed everything (or for as long as the API cannot be reached).
+    let inherited = s.inherited::<crate::Published>().map(|i| (*i).clone());
+    let seeded = inherited.is_some();
+    let index: crate::Published =
+        inherited.unwrap_or_else(|| Arc::new(arc_swap::ArcSwap::from_pointee(crate::Snapshot::default())));
+    s.carry(Arc::new(index.clone()));
+    let synced = Arc::new(AtomicBool::new(seeded));
     // Our own addresses, for NS records: the block's, or every interface's; never loopback.
     let local_ips: Vec<std::net::IpAddr> = if s.block.bind.is_empty() {
         if_addrs::get_if_addrs()
@@ -317,7 +323,9 @@ pub fn setup(s: &mut clusterdns_plugin::Setup<'_>) -> Result<(), SetupError> {
         synced.clone(),
         local_ips,
     )));
-    s.add_service(Arc::new(crate::watcher::Watcher::new(config, index, synced)));
+    s.add_service(Arc::new(crate::watcher::Watcher::new(
+        config, index, synced, seeded,
+    )));
     Ok(())
 }
 

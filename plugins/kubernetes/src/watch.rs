@@ -46,7 +46,9 @@ const QUEUE: usize = 1024;
 /// Runs until the process ends: applies every change to the store, publishes after each batch
 /// of changes ready at once (a burst becomes one swap), and marks `synced` once every watched
 /// kind has been listed. The last good view keeps being served through errors and relists.
-pub async fn run(watch: Watch, index: Published, synced: Arc<AtomicBool>) {
+/// With `seeded`, `index` holds a previous configuration's view, and nothing is published over
+/// it before every kind has been listed.
+pub async fn run(watch: Watch, index: Published, synced: Arc<AtomicBool>, seeded: bool) {
     let (tx, mut changes) = mpsc::channel::<Change>(QUEUE);
     let labels = watch.labels.clone();
     let mut tasks = tokio::task::JoinSet::new();
@@ -72,6 +74,7 @@ pub async fn run(watch: Watch, index: Published, synced: Arc<AtomicBool>) {
     let mut store = Store::default();
     let mut relist = Relist::default();
     let mut listed = 0;
+    let mut logged_sync = false;
     let mut batch = Vec::with_capacity(64);
     // Each change is applied as it comes (objects become slim copies at once: a list of 10,000
     // full API objects is never held), and the store is published once the changes ready now
@@ -97,8 +100,12 @@ pub async fn run(watch: Watch, index: Published, synced: Arc<AtomicBool>) {
                 Err(_) => break,
             }
         }
-        index.store(Arc::new(store.snapshot()));
-        if listed >= kinds && !synced.swap(true, Ordering::AcqRel) {
+        let complete = listed >= kinds;
+        if complete || !seeded {
+            index.store(Arc::new(store.snapshot()));
+        }
+        if complete && !std::mem::replace(&mut logged_sync, true) {
+            synced.store(true, Ordering::Release);
             clog::info(Some("kubernetes"), format_args!("Kubernetes API synced"));
         }
         let snap = index.load();

@@ -16,14 +16,18 @@ pub struct Watcher {
     config: Config,
     index: Published,
     synced: Arc<AtomicBool>,
+    /// `index` holds what a previous configuration's watchers built: it is replaced only once
+    /// these watchers have listed every kind.
+    seeded: bool,
 }
 
 impl Watcher {
-    pub fn new(config: Config, index: Published, synced: Arc<AtomicBool>) -> Self {
+    pub fn new(config: Config, index: Published, synced: Arc<AtomicBool>, seeded: bool) -> Self {
         Self {
             config,
             index,
             synced,
+            seeded,
         }
     }
 }
@@ -31,7 +35,8 @@ impl Watcher {
 #[async_trait::async_trait]
 impl Service for Watcher {
     fn key(&self) -> String {
-        format!("kubernetes {:p}", Arc::as_ptr(&self.index))
+        // Each setup's watchers are their own, even where they take over a previous index.
+        format!("kubernetes {:p}", Arc::as_ptr(&self.synced))
     }
 
     async fn start(self: Arc<Self>, ctx: ServiceContext) -> Result<(), String> {
@@ -51,9 +56,16 @@ impl Service for Watcher {
             pods: self.config.pods == PodMode::Verified,
         };
         let (index, synced, mut phase) = (self.index.clone(), self.synced.clone(), ctx.phase.clone());
+        let seeded = self.seeded;
+        if seeded {
+            clog::info(
+                Some("kubernetes"),
+                format_args!("configuration changed: serving the previous index until the API is synced"),
+            );
+        }
         tokio::spawn(async move {
             tokio::select! {
-                () = run(watch, index, synced) => {}
+                () = run(watch, index, synced, seeded) => {}
                 _ = async {
                     while phase.changed().await.is_ok() && *phase.borrow() != Phase::Stopped {}
                 } => {}

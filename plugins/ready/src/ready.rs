@@ -24,7 +24,8 @@ impl Ready {
 #[async_trait::async_trait]
 impl Service for Ready {
     fn key(&self) -> String {
-        format!("ready {}", self.config.addr)
+        // A reload that changes the mode starts a new endpoint (listeners share the port).
+        format!("ready {} {:?}", self.config.addr, self.config.monitor)
     }
 
     async fn start(self: Arc<Self>, ctx: ServiceContext) -> Result<(), String> {

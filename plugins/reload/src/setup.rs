@@ -58,6 +58,7 @@ pub fn parse(d: &mut Dispenser) -> Result<Config, SetupError> {
 
 /// Ticks every interval (plus or minus the jitter, drawn once).
 pub struct Ticker {
+    config: Config,
     period: Duration,
 }
 
@@ -71,6 +72,7 @@ impl Ticker {
         };
         let period = i128::try_from(config.interval.as_nanos()).unwrap_or(0) + offset;
         Self {
+            config,
             period: Duration::from_nanos(u64::try_from(period).unwrap_or(0)),
         }
     }
@@ -79,8 +81,9 @@ impl Ticker {
 #[async_trait::async_trait]
 impl Service for Ticker {
     fn key(&self) -> String {
-        // One reload timer for the whole process, however many blocks have `reload`.
-        "reload".into()
+        // One reload timer for the whole process, however many blocks have `reload`; a new one
+        // when a reload changes its settings.
+        format!("reload {:?} {:?}", self.config.interval, self.config.jitter)
     }
 
     async fn start(self: Arc<Self>, ctx: ServiceContext) -> Result<(), String> {
