@@ -30,6 +30,14 @@ enum Source {
 }
 
 fn main() -> ExitCode {
+    let code = serve();
+    // Log lines still queued for standard output are written before the process ends.
+    clog::flush();
+    code
+}
+
+/// Everything `main` does: validate or serve, as the flags say.
+fn serve() -> ExitCode {
     let cli = match cli::parse(std::env::args().skip(1)) {
         Ok(cli) => cli,
         Err(e) => {
@@ -119,6 +127,11 @@ fn builtin_corefile() -> &'static str {
 }
 
 fn run(plan: server::Plan, mut reloader: reload::Reloader, cli: &cli::Cli) -> Result<()> {
+    // Every connection and upstream socket is a descriptor: take what the hard limit allows,
+    // as Go's runtime does for CoreDNS since Go 1.19.
+    if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
+        clog::warning(None, format_args!("could not raise the open file limit: {e}"));
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

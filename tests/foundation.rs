@@ -383,6 +383,35 @@ fn udp_truncation_and_tcp_retry() {
     assert_eq!(r.answers.len(), 60);
 }
 
+/// TCP replies are written as CoreDNS writes them: uncompressed (it compresses only above 64 KiB),
+/// byte for byte the UDP reply to the same query.
+#[test]
+fn tcp_replies_are_written_uncompressed_like_udp_ones() {
+    use std::io::{Read, Write};
+    let port = free_port();
+    let corefile = format!(
+        ".:{port} {{\n bind 127.0.0.1\n hosts {{\n  10.7.0.1 www.example.org\n  10.7.0.2 www.example.org\n  10.7.0.3 www.example.org\n }}\n}}\n"
+    );
+    let _server = Server::start(BIN, &corefile, port);
+    let bytes = query("www.example.org.", RecordType::A, Some(1280))
+        .to_vec()
+        .expect("encode");
+    let over_udp =
+        testkit::udp_raw(local(port), &bytes, std::time::Duration::from_secs(2)).expect("udp reply");
+    let mut conn = std::net::TcpStream::connect(local(port)).expect("connect");
+    let len = u16::try_from(bytes.len()).expect("len").to_be_bytes();
+    conn.write_all(&[&len[..], &bytes].concat()).expect("write");
+    let mut head = [0u8; 2];
+    conn.read_exact(&mut head).expect("length");
+    let mut over_tcp = vec![0u8; usize::from(u16::from_be_bytes(head))];
+    conn.read_exact(&mut over_tcp).expect("reply");
+    assert_eq!(over_tcp, over_udp);
+    // No compression pointer anywhere after the ID (nothing else here has a byte of 0xC0 or more).
+    assert!(!over_tcp[2..].iter().any(|b| b & 0xC0 == 0xC0), "{over_tcp:?}");
+    let m = hickory_proto::op::Message::from_vec(&over_tcp).expect("decodes");
+    assert_eq!(m.answers.len(), 3);
+}
+
 /// The embedded default sets up on this host (validated only: it forwards to the host's resolver).
 #[test]
 fn embedded_default_validates() {

@@ -520,6 +520,9 @@ fn one_list_per_kind_at_start_and_after_410() {
         &query("s7.bulk.svc.cluster.local.", RecordType::A, None),
     );
     assert_eq!(answers(&r), ["s7.bulk.svc.cluster.local. A 10.97.0.8"]);
+    testkit::wait_until("every kind relisted", Duration::from_secs(5), || {
+        kinds.iter().all(|k| api.lists(k) >= 2)
+    });
     std::thread::sleep(Duration::from_millis(300));
     for kind in kinds {
         assert_eq!(api.lists(kind), 2, "{kind}: {:#?}", requests());

@@ -1,8 +1,12 @@
 //! Per listener: checks a query as CoreDNS (miekg/dns) does, routes it to the block with the
-//! longest matching zone, runs the chain and writes the reply fitted to the client.
+//! longest matching zone, runs the chain and writes the reply fitted to the client, in wire
+//! form, for the UDP and TCP servers to send.
 
+use std::collections::HashSet;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
@@ -13,19 +17,28 @@ use clusterdns_plugin::proto::op::{
 use clusterdns_plugin::proto::rr::Name;
 use clusterdns_plugin::proto::rr::RecordType;
 use clusterdns_plugin::proto::rr::{DNSClass, Record};
-use clusterdns_plugin::proto::serialize::binary::BinDecoder;
-use clusterdns_plugin::{Lookup, Next, Reply, Request, Transport, clog, metrics};
+use clusterdns_plugin::proto::serialize::binary::{BinDecodable, BinDecoder, BinEncodable, BinEncoder};
+use clusterdns_plugin::{Lookup, Next, PluginError, Reply, Request, Transport, clog, metrics};
 use futures::FutureExt;
-use hickory_server::net::runtime::Time;
 use hickory_server::net::xfer::Protocol;
-use hickory_server::server::{Request as WireRequest, RequestHandler, ResponseHandler, ResponseInfo};
-use hickory_server::zone_handler::{MessageResponseBuilder, Queries};
-use std::panic::AssertUnwindSafe;
+use hickory_server::server::Request as WireRequest;
+use hickory_server::zone_handler::{MessageResponse, MessageResponseBuilder, Queries};
 
 use super::assemble::ZoneTable;
 use super::truncate;
-use super::udp::UdpReply;
 use super::wire;
+
+/// How many times one client query may go through the server again (an ExternalName's target,
+/// and any later re-entry): CoreDNS follows at most 10 CNAMEs since 1.12.1. Two services naming
+/// each other would otherwise recurse until the stack overflows (CoreDNS 1.11.3 dies on them
+/// after ~1 GB of recursion).
+pub const MAX_LOOKUPS: u8 = 10;
+
+/// Queries of one listener waiting on the runtime (forward, a sub-lookup): the ones answered in
+/// place cost nothing held, these hold their request and state until answered. Beyond this
+/// many, a query that would wait is refused, as forward's `max_concurrent` refuses, whatever
+/// forward's own settings.
+pub const MAX_WAITING: usize = 4096;
 
 /// EDNS options CoreDNS echoes back when the reply has no OPT of its own
 /// (NSID, EXPIRE, COOKIE, TCP-KEEPALIVE, PADDING: its `supportedOptions`).
@@ -40,6 +53,19 @@ pub struct Dispatcher {
     /// `dns://:53` style, as CoreDNS labels its servers.
     server: Arc<str>,
     local: SocketAddr,
+    /// Queries waiting on the runtime, UDP and TCP: at most [`MAX_WAITING`].
+    waiting: AtomicUsize,
+    /// Client questions whose lookups went past [`MAX_LOOKUPS`], logged once each.
+    too_deep: Mutex<HashSet<Name>>,
+}
+
+/// A place among a listener's waiting queries, given back on drop.
+pub struct Waiting(Arc<Dispatcher>);
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.0.waiting.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl Dispatcher {
@@ -53,7 +79,35 @@ impl Dispatcher {
             zones: ArcSwap::from_pointee(zones),
             server,
             local,
+            waiting: AtomicUsize::new(0),
+            too_deep: Mutex::new(HashSet::new()),
         }
+    }
+
+    /// A place for a query that has to wait, or `None` when [`MAX_WAITING`] are waiting (the
+    /// refusal is counted).
+    pub fn admit(self: &Arc<Self>, transport: Transport) -> Option<Waiting> {
+        if self.waiting.fetch_add(1, Ordering::AcqRel) >= MAX_WAITING {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+            if let Some(c) = metrics::OVERLOAD_REFUSED.as_ref() {
+                c.with_label_values(&[&*self.server, transport.as_str()]).inc();
+            }
+            return None;
+        }
+        Some(Waiting(self.clone()))
+    }
+
+    /// The reply to `wire`: checked, routed, answered, shaped and encoded as CoreDNS writes it
+    /// for the query's transport.
+    pub async fn reply(self: &Arc<Self>, wire: &WireRequest) -> Vec<u8> {
+        let answer = self.answer(wire).await;
+        encode(wire, answer)
+    }
+
+    /// REFUSED for `wire`, as forward's `max_concurrent` answers (the question and the
+    /// client's OPT).
+    pub fn refused(wire: &WireRequest) -> Vec<u8> {
+        encode(wire, Answer::Error(ResponseCode::Refused))
     }
 
     /// Checks the query, routes it and runs the chain: what to reply.
@@ -85,6 +139,7 @@ impl Dispatcher {
             received: Instant::now(),
             responder: None,
             server_lookup: Some(self.clone()),
+            lookups: None,
         };
         self.route(&mut req).await
     }
@@ -137,12 +192,28 @@ impl Dispatcher {
 
 #[async_trait::async_trait]
 impl Lookup for Dispatcher {
-    async fn lookup(&self, req: &Request, name: Name, qtype: RecordType) -> Message {
+    async fn lookup(&self, req: &Request, name: Name, qtype: RecordType) -> Result<Message, PluginError> {
+        let count = req.lookups.clone().unwrap_or_default();
+        let too_deep = || PluginError {
+            rcode: ResponseCode::ServFail,
+            message: format!("more than {MAX_LOOKUPS} lookups through the server (a CNAME loop?)"),
+        };
+        if count.made.fetch_add(1, Ordering::AcqRel) >= MAX_LOOKUPS {
+            count.exhausted.store(true, Ordering::Release);
+            self.log_loop(req);
+            return Err(too_deep());
+        }
         let mut sub = req.clone();
         sub.query = Query::query(name, qtype);
         sub.responder = None;
         sub.received = Instant::now();
-        match self.route(&mut sub).await {
+        sub.lookups = Some(count.clone());
+        let answer = self.route(&mut sub).await;
+        // Past the bound somewhere below: every level fails, not only the last.
+        if count.exhausted.load(Ordering::Acquire) {
+            return Err(too_deep());
+        }
+        Ok(match answer {
             Answer::Message(m) => m,
             Answer::Error(rcode) | Answer::Bare(rcode) => {
                 let mut m = sub.reply();
@@ -150,6 +221,29 @@ impl Lookup for Dispatcher {
                 m
             }
             Answer::BadVersion => sub.reply(),
+        })
+    }
+}
+
+impl Dispatcher {
+    /// Logs a lookup loop once per client question (the set is bounded: a flood of distinct
+    /// loops cannot grow it).
+    fn log_loop(&self, req: &Request) {
+        let first = self.too_deep.lock().is_ok_and(|mut seen| {
+            if seen.len() >= 1024 {
+                seen.clear();
+            }
+            seen.insert(req.qname().clone())
+        });
+        if first {
+            clog::error(
+                None,
+                format_args!(
+                    "{} {}: more than {MAX_LOOKUPS} lookups through the server (a CNAME loop?), answering SERVFAIL",
+                    req.qname(),
+                    req.qtype()
+                ),
+            );
         }
     }
 }
@@ -171,51 +265,6 @@ enum Answer {
     Bare(ResponseCode),
     /// EDNS version not 0: BADVERS with an OPT of version 0 and no question.
     BadVersion,
-}
-
-/// The dispatcher as hickory's server holds it: shared, so a reload can swap its zone table.
-pub struct Shared(pub Arc<Dispatcher>);
-
-#[async_trait::async_trait]
-impl RequestHandler for Shared {
-    async fn handle_request<R: ResponseHandler, T: Time>(&self, wire: &WireRequest, rh: R) -> ResponseInfo {
-        let answer = self.0.answer(wire).await;
-        respond(wire, answer, rh).await
-    }
-}
-
-impl Shared {
-    /// Answers a UDP query: a reply CoreDNS would send uncompressed is written here in one
-    /// piece; anything else goes through hickory's encoder.
-    pub async fn handle_udp(&self, wire: &WireRequest, reply: UdpReply) {
-        match self.0.answer(wire).await {
-            Answer::Message(m) => {
-                let shaped = Shaped::new(wire, m);
-                let bytes = shaped
-                    .uncompressed
-                    .then(|| {
-                        wire::uncompressed(
-                            &shaped.metadata,
-                            wire.queries.as_bytes(),
-                            u16::try_from(wire.queries.len()).unwrap_or(1),
-                            &shaped.m,
-                            shaped.edns.as_ref(),
-                            shaped.size,
-                        )
-                    })
-                    .flatten();
-                match bytes {
-                    Some(bytes) => reply.send_bytes(&bytes),
-                    None => {
-                        let _ = send_shaped(wire, shaped, reply).await;
-                    }
-                }
-            }
-            other => {
-                let _ = respond(wire, other, reply).await;
-            }
-        }
-    }
 }
 
 /// A chain's reply shaped as CoreDNS shapes it: the client's ID and opcode, EDNS as
@@ -273,31 +322,44 @@ impl Shaped {
     }
 }
 
-/// Writes a shaped reply with hickory's encoder (which compresses names).
-async fn send_shaped<R: ResponseHandler>(
-    wire: &WireRequest,
-    shaped: Shaped,
-    mut rh: R,
-) -> Result<ResponseInfo, hickory_server::net::NetError> {
-    let mut builder = MessageResponseBuilder::from_message_request(wire);
-    if let Some(e) = shaped.edns.as_ref() {
-        builder.edns(e);
-    }
-    let m = &shaped.m;
-    rh.send_response(builder.build(
-        shaped.metadata,
-        m.answers.iter(),
-        m.authorities.iter(),
-        [].iter(),
-        m.additionals.iter(),
-    ))
-    .await
-}
-
-/// Writes any answer through `rh` (hickory's encoder).
-async fn respond<R: ResponseHandler>(wire: &WireRequest, answer: Answer, mut rh: R) -> ResponseInfo {
-    let sent = match answer {
-        Answer::Message(m) => send_shaped(wire, Shaped::new(wire, m), rh).await,
+/// An answer in wire form: a shaped reply CoreDNS sends uncompressed is written in one pass;
+/// anything else goes through hickory's encoder (which compresses names).
+fn encode(wire: &WireRequest, answer: Answer) -> Vec<u8> {
+    let limit = match wire.protocol() {
+        Protocol::Udp => udp_limit(wire),
+        _ => u16::MAX,
+    };
+    match answer {
+        Answer::Message(m) => {
+            let shaped = Shaped::new(wire, m);
+            if shaped.uncompressed
+                && let Some(bytes) = wire::uncompressed(
+                    &shaped.metadata,
+                    wire.queries.as_bytes(),
+                    u16::try_from(wire.queries.len()).unwrap_or(1),
+                    &shaped.m,
+                    shaped.edns.as_ref(),
+                    shaped.size,
+                )
+            {
+                return bytes;
+            }
+            let mut builder = MessageResponseBuilder::from_message_request(wire);
+            if let Some(e) = shaped.edns.as_ref() {
+                builder.edns(e);
+            }
+            let m = &shaped.m;
+            emit(
+                builder.build(
+                    shaped.metadata,
+                    m.answers.iter(),
+                    m.authorities.iter(),
+                    [].iter(),
+                    m.additionals.iter(),
+                ),
+                limit,
+            )
+        }
         Answer::Error(rcode) => {
             let edns = reply_edns(wire.edns.as_ref(), None);
             let mut builder = MessageResponseBuilder::from_message_request(wire);
@@ -306,14 +368,16 @@ async fn respond<R: ResponseHandler>(wire: &WireRequest, answer: Answer, mut rh:
             }
             let mut md = Metadata::response_from_request(&wire.metadata);
             md.response_code = rcode;
-            rh.send_response(builder.build_no_records(md)).await
+            emit(builder.build_no_records(md), limit)
         }
         Answer::Bare(rcode) => {
             let mut md = Metadata::response_from_request(&wire.metadata);
             md.response_code = rcode;
             let no_queries = empty_queries();
-            let builder = MessageResponseBuilder::new(&no_queries, None);
-            rh.send_response(builder.build_no_records(md)).await
+            emit(
+                MessageResponseBuilder::new(&no_queries, None).build_no_records(md),
+                limit,
+            )
         }
         Answer::BadVersion => {
             let mut edns = Edns::new();
@@ -321,18 +385,54 @@ async fn respond<R: ResponseHandler>(wire: &WireRequest, answer: Answer, mut rh:
             let mut md = Metadata::response_from_request(&wire.metadata);
             md.response_code = ResponseCode::BADVERS;
             let no_queries = empty_queries();
-            let builder = MessageResponseBuilder::new(&no_queries, Some(&edns));
-            rh.send_response(builder.build_no_records(md)).await
+            emit(
+                MessageResponseBuilder::new(&no_queries, Some(&edns)).build_no_records(md),
+                limit,
+            )
         }
-    };
-    sent.unwrap_or_else(|_| {
-        let mut md = Metadata::response_from_request(&wire.metadata);
-        md.response_code = ResponseCode::ServFail;
-        ResponseInfo::from(Header {
-            metadata: md,
+    }
+}
+
+/// Encodes a response of at most `limit` bytes (records that do not fit are left out, TC set);
+/// one that cannot be encoded becomes a bare SERVFAIL.
+fn emit<'a>(
+    response: MessageResponse<
+        '_,
+        'a,
+        impl Iterator<Item = &'a Record> + Send + 'a,
+        impl Iterator<Item = &'a Record> + Send + 'a,
+        impl Iterator<Item = &'a Record> + Send + 'a,
+        impl Iterator<Item = &'a Record> + Send + 'a,
+    >,
+    limit: u16,
+) -> Vec<u8> {
+    let id = response.metadata().id;
+    let mut bytes = Vec::with_capacity(512);
+    let mut encoder = BinEncoder::new(&mut bytes);
+    encoder.set_max_size(limit);
+    if let Err(e) = response.destructive_emit(&mut encoder) {
+        clog::error(None, format_args!("encoding reply {id}: {e}"));
+        bytes.clear();
+        let mut metadata = Metadata::new(id, MessageType::Response, OpCode::Query);
+        metadata.response_code = ResponseCode::ServFail;
+        let header = Header {
+            metadata,
             counts: HeaderCounts::default(),
-        })
-    })
+        };
+        let _ = header.emit(&mut BinEncoder::new(&mut bytes));
+    }
+    bytes
+}
+
+/// The reply to a query whose header reads but whose body does not: FORMERR with the client's
+/// ID and no question (hickory's answer, which the tests pin). `None` without a header.
+pub fn format_error(bytes: &[u8]) -> Option<Vec<u8>> {
+    let header = Header::read(&mut BinDecoder::new(bytes)).ok()?;
+    let queries = empty_queries();
+    Some(emit(
+        MessageResponseBuilder::new(&queries, None).error_msg(&header.metadata, ResponseCode::FormErr),
+        512,
+    ))
 }
 
 /// CoreDNS's `SizeAndDo`: a reply to an EDNS query carries OPT version 0 with the client's UDP
@@ -368,7 +468,7 @@ fn is_opt(r: &Record) -> bool {
 }
 
 /// A question section with no questions (hickory keeps its own constructor private).
-pub(super) fn empty_queries() -> Queries {
+fn empty_queries() -> Queries {
     let mut decoder = BinDecoder::new(&[]);
     Queries::read(&mut decoder, 0).unwrap_or_else(|_| unreachable!("reading zero queries cannot fail"))
 }

@@ -3,6 +3,7 @@
 mod assemble;
 mod dispatch;
 mod run;
+mod tcp;
 mod truncate;
 mod udp;
 mod wire;

@@ -8,34 +8,26 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use clusterdns_plugin::{Phase, Readiness, Service, ServiceContext, clog, listen};
-use hickory_server::Server;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 
 use super::assemble::{ChainReadiness, Heritage, ListenerPlan, Plan};
-use super::dispatch::{Dispatcher, Shared};
+use super::dispatch::Dispatcher;
+use super::tcp::TcpServer;
 use super::udp::UdpListener;
-
-/// How long an idle TCP connection stays open (CoreDNS's default idle timeout).
-const TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Replies buffered per TCP connection.
-const TCP_RESPONSE_BUFFER: usize = 32;
 
 type ListenerKey = (Option<IpAddr>, u16);
 
 struct Listener {
-    /// TCP, served by hickory-server.
-    server: Server<Shared>,
+    tcp: TcpServer,
     udp: UdpListener,
     dispatcher: Arc<Dispatcher>,
 }
 
 impl Listener {
-    async fn stop(mut self) {
+    async fn stop(self) {
         self.udp.stop().await;
-        if let Err(e) = self.server.shutdown_gracefully().await {
-            clog::warning(None, format_args!("listener stopped with an error: {e}"));
-        }
+        self.tcp.stop().await;
     }
 }
 
@@ -215,13 +207,8 @@ async fn bind_listener(listener: ListenerPlan) -> Result<Listener, String> {
     let dispatcher = Arc::new(Dispatcher::new(listener.zones, Arc::from(label), local));
     let udp = UdpListener::start(udp, dispatcher.clone(), tokio::runtime::Handle::current())
         .map_err(|e| format!("serve udp {local}: {e}"))?;
-    let mut server = Server::new(Shared(dispatcher.clone()));
-    server.register_listener(tcp, TCP_IDLE_TIMEOUT, TCP_RESPONSE_BUFFER);
-    Ok(Listener {
-        server,
-        udp,
-        dispatcher,
-    })
+    let tcp = TcpServer::start(tcp, dispatcher.clone(), fd_limit());
+    Ok(Listener { tcp, udp, dispatcher })
 }
 
 /// UDP and TCP on the same address; for every interface, dual-stack `[::]` where the host has
@@ -250,4 +237,10 @@ async fn bind(ip: Option<IpAddr>, port: u16) -> Result<(std::net::UdpSocket, Tcp
         }
     }
     Err(last)
+}
+
+/// The process's file descriptor limit (raised to its hard limit at start, as Go's runtime
+/// raises it for CoreDNS).
+fn fd_limit() -> u64 {
+    rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(1024, |(soft, _)| soft)
 }

@@ -16,17 +16,12 @@ use std::task::{Context, Poll, Waker};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use clusterdns_plugin::proto::op::{Header, MessageType, Metadata, OpCode, ResponseCode};
-use clusterdns_plugin::proto::serialize::binary::{BinDecodable, BinDecoder, BinEncodable, BinEncoder};
-use clusterdns_plugin::{clog, metrics};
-use hickory_server::net::NetError;
+use clusterdns_plugin::{Transport, clog, metrics};
 use hickory_server::net::xfer::Protocol;
-use hickory_server::proto::rr::Record;
-use hickory_server::server::{Request as WireRequest, ResponseHandler, ResponseInfo};
-use hickory_server::zone_handler::{MessageResponse, MessageResponseBuilder};
+use hickory_server::server::Request as WireRequest;
 use tokio::runtime::Handle;
 
-use super::dispatch::{Dispatcher, Shared, empty_queries};
+use super::dispatch::{Dispatcher, format_error};
 
 /// The largest UDP datagram.
 const MAX_DATAGRAM: usize = 65_535;
@@ -117,7 +112,8 @@ impl Reader {
         }
     }
 
-    /// Answers one datagram: in place when the chain is ready at once, else on the runtime.
+    /// Answers one datagram: in place when the chain is ready at once, else on the runtime,
+    /// if the listener has room for one more waiting query (else REFUSED).
     fn answer(&self, bytes: &[u8], src: SocketAddr) {
         // Shorter than a header, or a response (never answered: no reflection), or from port 0
         // (nowhere to reply): dropped, as hickory and miekg/dns drop them.
@@ -130,20 +126,41 @@ impl Reader {
         };
         let request = match WireRequest::from_bytes(bytes.to_vec(), src, Protocol::Udp) {
             Ok(request) => request,
-            Err(_) => return format_error(bytes, reply),
+            Err(_) => {
+                if let Some(formerr) = format_error(bytes) {
+                    reply.send_bytes(&formerr);
+                }
+                return;
+            }
         };
-        let shared = Shared(self.dispatcher.clone());
+        let dispatcher = self.dispatcher.clone();
         let mut task: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(async move {
-            shared.handle_udp(&request, reply).await;
+            reply.send_bytes(&dispatcher.reply(&request).await);
         });
         // A future must register the waker of its latest poll, so one first polled with a no-op
         // waker and then spawned is woken by the runtime as usual.
         let mut cx = Context::from_waker(Waker::noop());
         match std::panic::catch_unwind(AssertUnwindSafe(|| task.as_mut().poll(&mut cx))) {
             Ok(Poll::Ready(())) => {}
-            Ok(Poll::Pending) => {
-                self.runtime.spawn(task);
-            }
+            Ok(Poll::Pending) => match self.dispatcher.admit(Transport::Udp) {
+                Some(waiting) => {
+                    self.runtime.spawn(async move {
+                        task.await;
+                        drop(waiting);
+                    });
+                }
+                None => {
+                    // What the task had started (an upstream exchange) is dropped with it.
+                    drop(task);
+                    if let Ok(request) = WireRequest::from_bytes(bytes.to_vec(), src, Protocol::Udp) {
+                        let reply = UdpReply {
+                            socket: self.socket.clone(),
+                            dst: src,
+                        };
+                        reply.send_bytes(&Dispatcher::refused(&request));
+                    }
+                }
+            },
             // The chain catches its own panics; this is one in writing the reply.
             Err(_) => {
                 if let Some(c) = metrics::PANICS.as_ref() {
@@ -168,21 +185,8 @@ fn is_transient(e: &io::Error) -> bool {
     )
 }
 
-/// A query whose header reads but whose body does not: FORMERR with the client's ID and no
-/// question (hickory's answer, which the tests pin).
-fn format_error(bytes: &[u8], mut reply: UdpReply) {
-    let Ok(header) = Header::read(&mut BinDecoder::new(bytes)) else {
-        return;
-    };
-    let queries = empty_queries();
-    let response =
-        MessageResponseBuilder::new(&queries, None).error_msg(&header.metadata, ResponseCode::FormErr);
-    let _ = futures::FutureExt::now_or_never(reply.send_response(response));
-}
-
 /// Writes one reply to the client with a single `sendto`.
-#[derive(Clone)]
-pub struct UdpReply {
+struct UdpReply {
     socket: Arc<UdpSocket>,
     dst: SocketAddr,
 }
@@ -190,47 +194,7 @@ pub struct UdpReply {
 impl UdpReply {
     /// Sends a reply already in wire form. A reply the socket cannot take is dropped, as a
     /// full socket buffer drops it (the client retries).
-    pub fn send_bytes(&self, bytes: &[u8]) {
+    fn send_bytes(&self, bytes: &[u8]) {
         let _ = self.socket.send_to(bytes, self.dst);
-    }
-}
-
-#[async_trait::async_trait]
-impl ResponseHandler for UdpReply {
-    async fn send_response<'a>(
-        &mut self,
-        response: MessageResponse<
-            '_,
-            'a,
-            impl Iterator<Item = &'a Record> + Send + 'a,
-            impl Iterator<Item = &'a Record> + Send + 'a,
-            impl Iterator<Item = &'a Record> + Send + 'a,
-            impl Iterator<Item = &'a Record> + Send + 'a,
-        >,
-    ) -> Result<ResponseInfo, NetError> {
-        let id = response.metadata().id;
-        // RFC 1035 4.2.1: 512 bytes without EDNS. The dispatcher has already fitted the reply;
-        // this only guards against a reply that still does not fit.
-        let limit = response.edns().map_or(512, |e| e.max_payload().max(512));
-        let mut bytes = Vec::with_capacity(512);
-        let mut encoder = BinEncoder::new(&mut bytes);
-        encoder.set_max_size(limit);
-        let info = match response.destructive_emit(&mut encoder) {
-            Ok(info) => info,
-            Err(e) => {
-                clog::error(None, format_args!("encoding reply {id}: {e}"));
-                bytes.clear();
-                let mut metadata = Metadata::new(id, MessageType::Response, OpCode::Query);
-                metadata.response_code = ResponseCode::ServFail;
-                let header = Header {
-                    metadata,
-                    counts: Default::default(),
-                };
-                header.emit(&mut BinEncoder::new(&mut bytes))?;
-                ResponseInfo::from(header)
-            }
-        };
-        self.socket.send_to(&bytes, self.dst)?;
-        Ok(info)
     }
 }

@@ -3,16 +3,27 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::sync::watch;
 
+use crate::connections::{AcceptBackoff, Connections};
 use crate::setup::Phase;
+
+/// A request's head must arrive within this long (hyper's default is 30 s): a slowloris holds
+/// a connection no longer than this.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+/// A connection is asked to close after this long, however busy (scrapers reconnect).
+const CONNECTION_LIFETIME: Duration = Duration::from_secs(120);
+/// Open connections per endpoint: a newer one closes the oldest beyond it, so a flood of slow
+/// connections cannot keep kubelet's probes out.
+const MAX_CONNECTIONS: usize = 256;
 
 /// Answers one request path: status, content type and body.
 pub type Route = Arc<dyn Fn(&str) -> (StatusCode, &'static str, String) + Send + Sync>;
@@ -91,11 +102,23 @@ pub async fn serve(
     }
     let listener = listener.ok_or(last_err)?;
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    let connections = Connections::new(MAX_CONNECTIONS);
     tokio::spawn(async move {
+        let mut backoff = AcceptBackoff::default();
         loop {
             tokio::select! {
                 accepted = listener.accept() => {
-                    let Ok((stream, _)) = accepted else { continue };
+                    let stream = match accepted {
+                        Ok((stream, _)) => {
+                            backoff.reset();
+                            stream
+                        }
+                        Err(_) => {
+                            tokio::time::sleep(backoff.pause()).await;
+                            continue;
+                        }
+                    };
+                    let Some(registered) = connections.register() else { continue };
                     let route = route.clone();
                     tokio::spawn(async move {
                         let service = service_fn(move |req: Request<hyper::body::Incoming>| {
@@ -108,8 +131,20 @@ pub async fn serve(
                             );
                             async move { Ok::<_, Infallible>(resp) }
                         });
+                        let conn = http1::Builder::new()
+                            .timer(TokioTimer::new())
+                            .header_read_timeout(HEADER_TIMEOUT)
+                            .serve_connection(TokioIo::new(stream), service);
+                        let mut conn = std::pin::pin!(conn);
                         // A client that hangs up or speaks garbage only ends its own connection.
-                        let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                        tokio::select! {
+                            _ = conn.as_mut() => {}
+                            () = registered.connection.evicted() => {}
+                            () = tokio::time::sleep(CONNECTION_LIFETIME) => {
+                                conn.as_mut().graceful_shutdown();
+                                let _ = tokio::time::timeout(HEADER_TIMEOUT, conn).await;
+                            }
+                        }
                     });
                 }
                 changed = phase.changed() => {

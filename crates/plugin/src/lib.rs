@@ -5,6 +5,7 @@
 //! [`Next`], and may change what comes back up.
 
 pub mod clog;
+pub mod connections;
 mod duration;
 mod error;
 mod fallthrough;
@@ -24,7 +25,7 @@ pub use error::{PluginError, SetupError};
 pub use fallthrough::{Fallthrough, address_from_reverse};
 pub use handler::{Chain, DetachedNext, Handler, Next, Reply};
 pub use hickory_proto as proto;
-pub use request::{Lookup, Request, Transport, is_ipv4_family};
+pub use request::{Lookup, LookupCount, Request, Transport, is_ipv4_family};
 pub use setup::{
     BlockInfo, Phase, Readiness, Service, ServiceContext, Setup, SetupOutput, parse_no_args, spawn_every,
 };

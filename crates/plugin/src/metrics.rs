@@ -10,8 +10,9 @@ use arc_swap::ArcSwap;
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 use prometheus::{
-    Counter, CounterVec, GaugeVec, Histogram, HistogramVec, IntCounter, exponential_buckets,
+    Counter, CounterVec, GaugeVec, Histogram, HistogramVec, IntCounter, IntCounterVec, exponential_buckets,
     register_counter_vec, register_gauge_vec, register_histogram_vec, register_int_counter,
+    register_int_counter_vec,
 };
 
 use crate::request::Request;
@@ -82,6 +83,24 @@ pub static PANICS: LazyLock<Option<IntCounter>> = LazyLock::new(|| {
     register_int_counter!(
         "coredns_panics_total",
         "A metrics that counts the number of panics."
+    )
+    .ok()
+});
+/// Queries refused because their listener already had as many waiting as it takes (not a
+/// CoreDNS metric: CoreDNS has no such bound).
+pub static OVERLOAD_REFUSED: LazyLock<Option<IntCounterVec>> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "clusterdns_overload_refused_total",
+        "Queries refused because their listener already had its maximum of queries waiting.",
+        &["server", "proto"]
+    )
+    .ok()
+});
+/// Log lines dropped because standard output did not keep up (not a CoreDNS metric).
+pub static LOG_DROPPED: LazyLock<Option<IntCounter>> = LazyLock::new(|| {
+    register_int_counter!(
+        "clusterdns_log_dropped_total",
+        "Log lines dropped because standard output did not keep up."
     )
     .ok()
 });
@@ -311,6 +330,7 @@ mod tests {
             received: Instant::now(),
             responder: None,
             server_lookup: None,
+            lookups: None,
         }
     }
 

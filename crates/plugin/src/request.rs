@@ -12,8 +12,14 @@ use hickory_proto::rr::{DNSClass, Name, RecordType};
 #[async_trait::async_trait]
 pub trait Lookup: Send + Sync {
     /// The reply for `name`/`qtype` asked as part of `req` (same client, transport, EDNS);
-    /// error rcodes come back as replies with no records.
-    async fn lookup(&self, req: &Request, name: Name, qtype: RecordType) -> Message;
+    /// error rcodes come back as replies with no records. An error when `req` has already
+    /// gone through the server too many times (a loop): the whole query fails.
+    async fn lookup(
+        &self,
+        req: &Request,
+        name: Name,
+        qtype: RecordType,
+    ) -> Result<Message, crate::PluginError>;
 }
 
 /// The transport a query came in on.
@@ -58,6 +64,17 @@ pub struct Request {
     pub responder: Option<&'static str>,
     /// The server, for plugins that resolve names through it again.
     pub server_lookup: Option<std::sync::Arc<dyn Lookup>>,
+    /// The lookups through the server made for one client query, shared by every lookup it
+    /// leads to (`None` until the first).
+    pub lookups: Option<std::sync::Arc<LookupCount>>,
+}
+
+/// How many times a client's query went through the server again, and whether that went past
+/// the bound (then the whole query fails, at every level).
+#[derive(Debug, Default)]
+pub struct LookupCount {
+    pub made: std::sync::atomic::AtomicU8,
+    pub exhausted: std::sync::atomic::AtomicBool,
 }
 
 impl Request {

@@ -119,6 +119,24 @@ impl Server {
         assert!(ok.is_ok_and(|s| s.success()), "kill -{name} failed");
     }
 
+    /// The process's resident memory in KiB (`VmRSS`).
+    pub fn rss_kib(&self) -> u64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .ok()
+            .and_then(|status| {
+                status
+                    .lines()
+                    .find_map(|l| l.strip_prefix("VmRSS:"))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            })
+            .unwrap_or(0)
+    }
+
+    /// The file descriptors the process has open.
+    pub fn open_fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid())).map_or(0, Iterator::count)
+    }
+
     /// Waits for the process to exit, up to `timeout`; its exit code if it did.
     pub fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
         let deadline = Instant::now() + timeout;
@@ -296,6 +314,7 @@ pub fn request(name: &str, rtype: RecordType) -> clusterdns_plugin::Request {
         received: Instant::now(),
         responder: None,
         server_lookup: None,
+        lookups: None,
     }
 }
 

@@ -87,6 +87,9 @@ struct Inner {
     series: ArcSwap<Vec<Arc<ServerSeries>>>,
     success: Items,
     denial: Items,
+    /// Keys being refreshed in the background (prefetch, serve_stale): one refresh per key at a
+    /// time, however many hits ask for it.
+    refreshing: std::sync::Mutex<std::collections::HashSet<Key, foldhash::quality::RandomState>>,
 }
 
 /// Keys are client names, so the hasher is randomly seeded; foldhash's quality variant costs a
@@ -154,6 +157,7 @@ impl Inner {
             success,
             denial,
             series: ArcSwap::default(),
+            refreshing: std::sync::Mutex::default(),
         }
     }
 
@@ -233,12 +237,38 @@ impl Inner {
     /// Runs the rest of the chain again in the background and stores the result (prefetch,
     /// and serve_stale's refresh).
     fn refresh(self: &Arc<Self>, key: Key, req: &Request, next: DetachedNext) {
+        let started = self
+            .refreshing
+            .lock()
+            .is_ok_and(|mut keys| keys.insert(key.clone()));
+        if !started {
+            return;
+        }
         let (cache, mut req) = (self.clone(), req.clone());
         tokio::spawn(async move {
+            // Leaves the set however the refresh ends (an upstream error, a panic).
+            let _done = Refreshing {
+                cache: &cache,
+                key: key.clone(),
+            };
             if let Ok(Reply::Answer(mut m)) = next.run(&mut req).await {
                 cache.store(key, &req, &mut m);
             }
         });
+    }
+}
+
+/// A key's place among the refreshes running.
+struct Refreshing<'a> {
+    cache: &'a Inner,
+    key: Key,
+}
+
+impl Drop for Refreshing<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut keys) = self.cache.refreshing.lock() {
+            keys.remove(&self.key);
+        }
     }
 }
 
@@ -353,5 +383,55 @@ mod tests {
         assert_ne!(name("www.example.org."), name("www.example.org"));
         assert_ne!(name("www.example.org."), name("example.org."));
         assert_ne!(hasher.hash_one(&a), hasher.hash_one(&b));
+    }
+
+    /// Answers every query with one A record after a delay, counting the queries.
+    struct Slow(std::sync::atomic::AtomicUsize);
+
+    #[async_trait::async_trait]
+    impl Handler for Slow {
+        fn name(&self) -> &'static str {
+            "slow"
+        }
+
+        async fn serve(&self, req: &mut Request, _next: Next<'_>) -> Result<Reply, PluginError> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let mut m = req.reply();
+            m.answers.push(testkit::rr("stale.example. 60 A 192.0.2.1"));
+            Ok(Reply::Answer(m))
+        }
+    }
+
+    #[tokio::test]
+    async fn stale_hits_share_one_background_refresh() {
+        let config = crate::setup::parse(
+            &mut clusterdns_plugin::Dispenser::from_text("cache {\n success 1000 1 1\n serve_stale 1h\n}"),
+            &[".".into()],
+        )
+        .expect("config");
+        let slow = Arc::new(Slow(std::sync::atomic::AtomicUsize::new(0)));
+        let chain: Vec<Arc<dyn Handler>> = vec![Arc::new(Cache::new(config)), slow.clone()];
+        let ask = || {
+            let chain = chain.clone();
+            async move {
+                let mut req = testkit::request("stale.example.", clusterdns_plugin::proto::rr::RecordType::A);
+                testkit::serve_chain(chain, &mut req).await.expect("answer")
+            }
+        };
+        ask().await;
+        // Expired: TTLs count down in whole seconds.
+        tokio::time::sleep(Duration::from_millis(2100)).await;
+        // Twenty stale hits while the first refresh is still on its way: served stale at once,
+        // and refreshed once.
+        for _ in 0..20 {
+            assert!(matches!(ask().await, Reply::Answer(m) if m.answers.len() == 1));
+        }
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert_eq!(
+            slow.0.load(std::sync::atomic::Ordering::SeqCst),
+            2,
+            "one miss, one refresh"
+        );
     }
 }

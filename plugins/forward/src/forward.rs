@@ -167,7 +167,9 @@ impl Forward {
                     return Ok(m);
                 }
                 Err(e) => {
-                    proxy.health_check();
+                    if e != ExchangeError::Busy {
+                        proxy.health_check();
+                    }
                     last = Some(e);
                     if fails >= list.len() {
                         break;

@@ -2,6 +2,7 @@
 
 mod forward;
 mod metrics;
+mod multiplex;
 mod proxy;
 mod setup;
 mod tls;

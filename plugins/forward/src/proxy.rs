@@ -15,6 +15,7 @@ use tokio::time::timeout_at;
 use tokio_rustls::client::TlsStream;
 
 use crate::metrics;
+use crate::multiplex::{Multiplexer, MuxError};
 use crate::setup::Options;
 use crate::tls::Tls;
 use crate::upstream::{Upstream, UpstreamTransport};
@@ -25,6 +26,9 @@ const HEALTH_CHECK_TIMEOUT: Duration = Duration::from_secs(1);
 const DIAL_TIMEOUT: Duration = Duration::from_secs(2);
 /// Idle connections kept per upstream and transport; more are closed when yielded back.
 const MAX_IDLE: usize = 256;
+/// TCP (or TLS) connections to one upstream in use at once; more queries are turned away
+/// (as a full UDP multiplexer turns them away) rather than each opening one.
+const MAX_STREAMS: usize = 256;
 
 /// The transport of one exchange.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,6 +64,9 @@ pub enum ExchangeError {
     Garbage(String),
     /// A reply for another question.
     WrongQuestion,
+    /// As many queries in flight to the upstream as it is given: not a failure of the
+    /// upstream (no health check).
+    Busy,
 }
 
 impl std::fmt::Display for ExchangeError {
@@ -74,6 +81,7 @@ impl std::fmt::Display for ExchangeError {
             ExchangeError::Oversized(n) => write!(f, "dns: overflowing reply of {n} bytes"),
             ExchangeError::Garbage(e) => write!(f, "dns: bad reply: {e}"),
             ExchangeError::WrongQuestion => write!(f, "dns: reply for another question"),
+            ExchangeError::Busy => write!(f, "too many queries in flight to this upstream"),
         }
     }
 }
@@ -95,8 +103,10 @@ pub struct Proxy {
     pub upstream: Upstream,
     label: String,
     options: Arc<Options>,
-    udp: Mutex<Vec<Idle<UdpSocket>>>,
+    udp: Multiplexer,
     tcp: Mutex<Vec<Idle<TcpStream>>>,
+    /// Places for TCP and TLS exchanges, [`MAX_STREAMS`].
+    streams: tokio::sync::Semaphore,
     tls_conns: Mutex<Vec<Idle<TlsStream<TcpStream>>>>,
     /// The TLS client, for `tls://` upstreams (which always use it).
     tls: Option<Tls>,
@@ -107,6 +117,7 @@ pub struct Proxy {
 
 impl Proxy {
     pub fn new(upstream: Upstream, options: Arc<Options>, tls: Option<Tls>) -> Self {
+        let addr = upstream.addr;
         let label = upstream.label();
         let tls = matches!(upstream.transport, UpstreamTransport::Tls { .. })
             .then_some(tls)
@@ -115,8 +126,9 @@ impl Proxy {
             upstream,
             label,
             options,
-            udp: Mutex::new(Vec::new()),
+            udp: Multiplexer::new(addr),
             tcp: Mutex::new(Vec::new()),
+            streams: tokio::sync::Semaphore::new(MAX_STREAMS),
             tls_conns: Mutex::new(Vec::new()),
             tls,
             fails: AtomicU32::new(0),
@@ -155,6 +167,8 @@ impl Proxy {
         result
     }
 
+    /// One UDP exchange: over the shared sockets, or for a health check over a socket of its
+    /// own (a busy multiplexer must not make a healthy upstream look down).
     async fn exchange_udp(
         &self,
         query: &Message,
@@ -162,31 +176,54 @@ impl Proxy {
         max_udp: usize,
         via: Via,
     ) -> Result<Message, ExchangeError> {
-        let sock = match via
-            .cached
-            .then(|| self.take_cached(&self.udp, Proto::Udp))
-            .flatten()
-        {
-            Some(s) => s,
-            None => {
-                let any: SocketAddr = if self.upstream.addr.is_ipv4() {
-                    ([0, 0, 0, 0], 0).into()
-                } else {
-                    ([0u16; 8], 0).into()
-                };
-                let s = UdpSocket::bind(any)
-                    .await
-                    .map_err(|e| ExchangeError::Io(format!("dial udp: {e}")))?;
-                s.connect(self.upstream.addr)
-                    .await
-                    .map_err(|e| ExchangeError::Io(format!("dial udp {}: {e}", self.upstream.addr)))?;
-                s
-            }
+        let deadline = tokio::time::Instant::now() + via.read_timeout;
+        let reply = if via.cached {
+            let (_, reply, reused) = self
+                .udp
+                .exchange(wire, deadline, self.options.expire)
+                .await
+                .map_err(|e| match e {
+                    MuxError::Busy => ExchangeError::Busy,
+                    MuxError::Io(e) => ExchangeError::Io(format!("udp {}: {e}", self.upstream.addr)),
+                    MuxError::Timeout(local) => ExchangeError::Timeout {
+                        proto: Proto::Udp,
+                        local,
+                        remote: self.upstream.addr,
+                    },
+                })?;
+            self.count_cache(reused, Proto::Udp);
+            reply
+        } else {
+            self.exchange_udp_alone(query, wire, max_udp, deadline).await?
         };
+        if reply.len() > max_udp {
+            return Err(ExchangeError::Oversized(reply.len()));
+        }
+        check(query, &reply)
+    }
+
+    /// One exchange on a socket opened for it.
+    async fn exchange_udp_alone(
+        &self,
+        query: &Message,
+        wire: &[u8],
+        max_udp: usize,
+        deadline: tokio::time::Instant,
+    ) -> Result<Vec<u8>, ExchangeError> {
+        let any: SocketAddr = if self.upstream.addr.is_ipv4() {
+            ([0, 0, 0, 0], 0).into()
+        } else {
+            ([0u16; 8], 0).into()
+        };
+        let sock = UdpSocket::bind(any)
+            .await
+            .map_err(|e| ExchangeError::Io(format!("dial udp: {e}")))?;
+        sock.connect(self.upstream.addr)
+            .await
+            .map_err(|e| ExchangeError::Io(format!("dial udp {}: {e}", self.upstream.addr)))?;
         sock.send(wire)
             .await
             .map_err(|e| ExchangeError::Io(format!("write udp {}: {e}", self.upstream.addr)))?;
-        let deadline = tokio::time::Instant::now() + via.read_timeout;
         let mut buf = vec![0u8; max_udp + 1];
         loop {
             let n = match timeout_at(deadline, sock.recv(&mut buf)).await {
@@ -200,18 +237,11 @@ impl Proxy {
                     });
                 }
             };
-            if n > max_udp {
-                return Err(ExchangeError::Oversized(n));
-            }
-            // Replies to earlier, timed-out queries on this socket are dropped (CoreDNS too).
             if n >= 2 && u16::from_be_bytes([buf[0], buf[1]]) != query.metadata.id {
                 continue;
             }
-            let reply = check(query, &buf[..n])?;
-            if via.cached {
-                yield_back(&self.udp, sock);
-            }
-            return Ok(reply);
+            buf.truncate(n);
+            return Ok(buf);
         }
     }
 
@@ -243,6 +273,7 @@ impl Proxy {
         wire: &[u8],
         via: Via,
     ) -> Result<Message, ExchangeError> {
+        let _place = self.streams.try_acquire().map_err(|_| ExchangeError::Busy)?;
         let (mut stream, reused) = match via.cached.then(|| self.take_cached(pool, Proto::Tcp)).flatten() {
             Some(s) => (s, true),
             None => (connect.await?, false),
@@ -337,7 +368,14 @@ impl Proxy {
     /// An idle connection from the cache, counting the hit or miss.
     fn take_cached<T>(&self, pool: &Mutex<Vec<Idle<T>>>, proto: Proto) -> Option<T> {
         let conn = take(pool, self.options.expire);
-        let family = if conn.is_some() {
+        self.count_cache(conn.is_some(), proto);
+        conn
+    }
+
+    /// `coredns_proxy_conn_cache_{hits,misses}_total`: an open connection (a shared UDP socket)
+    /// reused, or one opened.
+    fn count_cache(&self, hit: bool, proto: Proto) {
+        let family = if hit {
             &*metrics::CONN_CACHE_HITS
         } else {
             &*metrics::CONN_CACHE_MISSES
@@ -346,7 +384,6 @@ impl Proxy {
             c.with_label_values(&["forward", &self.label, proto.as_str()])
                 .inc();
         }
-        conn
     }
 
     /// Starts checking the upstream (`. IN NS` every health_check period) unless a check is

@@ -48,6 +48,20 @@ struct NameError;
 
 type Answer = Result<(Vec<Record>, Vec<Record>), NameError>;
 
+/// Why an address lookup has no records to give.
+#[derive(Debug)]
+enum Unanswered {
+    Name(NameError),
+    /// A lookup through the server failed (a CNAME loop past its bound): SERVFAIL.
+    Failed(PluginError),
+}
+
+impl From<NameError> for Unanswered {
+    fn from(e: NameError) -> Self {
+        Unanswered::Name(e)
+    }
+}
+
 /// The handler.
 pub struct Kubernetes {
     /// Each zone with its lower-case text, made once rather than per query.
@@ -323,7 +337,7 @@ impl Kubernetes {
         name: Name,
         lower: &'a str,
         depth: usize,
-    ) -> std::pin::Pin<Box<dyn Future<Output = Result<Vec<Record>, NameError>> + Send + 'a>> {
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<Vec<Record>, Unanswered>> + Send + 'a>> {
         Box::pin(async move {
             // A or AAAA, also for the targets of the CNAMEs followed.
             let qtype = req.qtype();
@@ -351,19 +365,26 @@ impl Kubernetes {
                             Record::from_rdata(name.clone(), e.ttl, RData::CNAME(CNAME(target.clone())));
                         if zone.name().zone_of(&target) {
                             let target_lower = lowercase_ascii(&target);
-                            if let Ok(next) = self
+                            match self
                                 .addresses(req, snap, zone, target, &target_lower, depth + 1)
                                 .await
-                                && !next.is_empty()
                             {
-                                records.push(cname);
-                                records.extend(next);
+                                Ok(next) if !next.is_empty() => {
+                                    records.push(cname);
+                                    records.extend(next);
+                                }
+                                Err(Unanswered::Failed(e)) => return Err(Unanswered::Failed(e)),
+                                _ => {}
                             }
                             continue;
                         }
                         records.push(cname);
                         if let Some(lookup) = &req.server_lookup {
-                            records.extend(lookup.lookup(req, target, qtype).await.answers);
+                            let reply = lookup
+                                .lookup(req, target, qtype)
+                                .await
+                                .map_err(Unanswered::Failed)?;
+                            records.extend(reply.answers);
                         }
                     }
                     _ => {}
@@ -556,10 +577,13 @@ impl Handler for Kubernetes {
         let snap = self.index.load_full();
         let qtype = req.qtype();
         let answer: Answer = match qtype {
-            RecordType::A | RecordType::AAAA => self
-                .addresses(req, &snap, &zone, qname.clone(), &lower, 0)
-                .await
-                .map(|r| (r, Vec::new())),
+            RecordType::A | RecordType::AAAA => {
+                match self.addresses(req, &snap, &zone, qname.clone(), &lower, 0).await {
+                    Ok(r) => Ok((r, Vec::new())),
+                    Err(Unanswered::Name(e)) => Err(e),
+                    Err(Unanswered::Failed(e)) => return Err(e),
+                }
+            }
             RecordType::TXT => self.services(&snap, &lower, qtype, &zone).map(|entries| {
                 let txt = entries.into_iter().filter_map(|e| match e.host {
                     Host::Text(t) => Some(Record::from_rdata(

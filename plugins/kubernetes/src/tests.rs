@@ -181,14 +181,19 @@ struct Upstream;
 
 #[async_trait::async_trait]
 impl Lookup for Upstream {
-    async fn lookup(&self, req: &Request, name: Name, qtype: RecordType) -> Message {
+    async fn lookup(
+        &self,
+        req: &Request,
+        name: Name,
+        qtype: RecordType,
+    ) -> Result<Message, clusterdns_plugin::PluginError> {
         let mut m = req.reply();
         if name.to_ascii() == "ext.interwebs.test." && qtype == RecordType::A {
             m.answers.push(rr("ext.interwebs.test. 300 A 203.0.113.7"));
         } else {
             m.metadata.response_code = ResponseCode::NXDomain;
         }
-        m
+        Ok(m)
     }
 }
 

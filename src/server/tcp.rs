@@ -1,0 +1,253 @@
+//! TCP serving (RFC 7766): queries on one connection answered concurrently, replies written as
+//! CoreDNS writes them, with CoreDNS's timeouts and bounds that hold under a flood of
+//! connections.
+//!
+//! Why not hickory-server's TCP: it answers a connection's queries one after another, encodes
+//! with name compression (CoreDNS writes TCP replies uncompressed), and has no connection cap,
+//! so idle connections could take every file descriptor.
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use clusterdns_plugin::Transport;
+use clusterdns_plugin::connections::{AcceptBackoff, Connection, Connections};
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use hickory_server::net::xfer::Protocol;
+use hickory_server::server::Request as WireRequest;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::dispatch::{Dispatcher, Waiting, format_error};
+
+/// How long a new connection may take to send its first query (CoreDNS's read timeout), and
+/// an open one to send its next (its idle timeout). A query trickling in byte by byte does not
+/// extend either.
+const READ_TIMEOUT: Duration = Duration::from_secs(3);
+const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A reply the client does not take within this long closes the connection (CoreDNS's write
+/// timeout).
+const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Queries of one connection being answered at once; the next is read when one is done.
+pub const MAX_PER_CONNECTION: usize = 16;
+/// Connections per listener, at most; a quarter of the file descriptors the process may open
+/// when that is fewer. A new connection beyond it closes the one idle longest.
+pub const MAX_CONNECTIONS: usize = 10_000;
+
+/// One TCP listener's accept loop and connections.
+pub struct TcpServer {
+    stop: watch::Sender<bool>,
+    accept: JoinHandle<()>,
+}
+
+impl TcpServer {
+    /// Serves `listener`; `fd_limit` is the process's file descriptor limit.
+    pub fn start(listener: TcpListener, dispatcher: Arc<Dispatcher>, fd_limit: u64) -> Self {
+        let cap = usize::try_from(fd_limit / 4)
+            .unwrap_or(MAX_CONNECTIONS)
+            .clamp(16, MAX_CONNECTIONS);
+        let connections = Connections::new(cap);
+        let (stop, stopped) = watch::channel(false);
+        let accept = tokio::spawn(accept_loop(listener, dispatcher, connections, stopped));
+        Self { stop, accept }
+    }
+
+    /// Stops accepting and closes every connection.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.accept.await;
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    dispatcher: Arc<Dispatcher>,
+    connections: Arc<Connections>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let mut backoff = AcceptBackoff::default();
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = stopped.changed() => return,
+        };
+        let (stream, peer) = match accepted {
+            Ok(accepted) => {
+                backoff.reset();
+                accepted
+            }
+            Err(_) => {
+                tokio::select! {
+                    () = tokio::time::sleep(backoff.pause()) => {}
+                    _ = stopped.changed() => return,
+                }
+                continue;
+            }
+        };
+        // Every connection busy: this one is closed (dropped) at once.
+        let Some(registered) = connections.register() else {
+            continue;
+        };
+        let (dispatcher, stopped) = (dispatcher.clone(), stopped.clone());
+        tokio::spawn(async move {
+            serve(stream, peer, &dispatcher, &registered.connection, stopped).await;
+        });
+    }
+}
+
+type Pending = Pin<Box<dyn Future<Output = Vec<u8>> + Send>>;
+
+/// Serves one connection until the client closes it, it times out, or it is evicted.
+async fn serve(
+    stream: TcpStream,
+    peer: SocketAddr,
+    dispatcher: &Arc<Dispatcher>,
+    conn: &Connection,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let _ = stream.set_nodelay(true);
+    let (mut rd, mut wr) = stream.into_split();
+    let mut buf: Vec<u8> = Vec::with_capacity(512);
+    let mut pending: FuturesUnordered<Pending> = FuturesUnordered::new();
+    let mut waiting: Vec<Waiting> = Vec::new();
+    let mut deadline = Instant::now() + READ_TIMEOUT;
+    let mut open = true;
+    loop {
+        // Every complete query buffered, while there is room.
+        while pending.len() < MAX_PER_CONNECTION
+            && let Some(frame) = take_frame(&mut buf)
+        {
+            deadline = Instant::now() + IDLE_TIMEOUT;
+            conn.touch();
+            match answer(dispatcher, frame, peer) {
+                Answered::Now(reply) => {
+                    if !write(&mut wr, &reply).await {
+                        return;
+                    }
+                }
+                Answered::Later(task, request) => match dispatcher.admit(Transport::Tcp) {
+                    Some(place) => {
+                        waiting.push(place);
+                        pending.push(task);
+                        conn.set_busy(pending.len());
+                    }
+                    None => {
+                        // What the task had started (an upstream exchange) is dropped with it.
+                        drop(task);
+                        if !write(&mut wr, &Dispatcher::refused(&request)).await {
+                            return;
+                        }
+                    }
+                },
+                Answered::Nothing => {}
+            }
+        }
+        if !open && pending.is_empty() {
+            return;
+        }
+        tokio::select! {
+            Some(reply) = pending.next() => {
+                waiting.pop();
+                conn.set_busy(pending.len());
+                conn.touch();
+                if !write(&mut wr, &reply).await {
+                    return;
+                }
+                if pending.is_empty() && buf.is_empty() {
+                    deadline = Instant::now() + IDLE_TIMEOUT;
+                }
+            }
+            read = rd.read_buf(&mut buf), if open && pending.len() < MAX_PER_CONNECTION => {
+                match read {
+                    // The client is done sending; what it asked is still answered.
+                    Ok(0) | Err(_) => open = false,
+                    Ok(_) => {}
+                }
+            }
+            () = tokio::time::sleep_until(deadline), if pending.is_empty() => return,
+            () = conn.evicted() => return,
+            _ = stopped.changed() => return,
+        }
+    }
+}
+
+/// Where a query's answer comes from.
+enum Answered {
+    /// Ready at once (cluster names, cache hits, errors): written without holding anything.
+    Now(Vec<u8>),
+    /// Waiting (forward): answered when ready, if the listener has room.
+    Later(Pending, Arc<WireRequest>),
+    /// A response, or shorter than a header: no reply (as over UDP).
+    Nothing,
+}
+
+/// Starts answering one query, polling it once in place.
+fn answer(dispatcher: &Arc<Dispatcher>, frame: Vec<u8>, peer: SocketAddr) -> Answered {
+    let Some(header) = frame.get(..12) else {
+        return Answered::Nothing;
+    };
+    if header[2] & 0x80 != 0 {
+        return Answered::Nothing;
+    }
+    let mut head = [0u8; 12];
+    head.copy_from_slice(header);
+    let request = match WireRequest::from_bytes(frame, peer, Protocol::Tcp) {
+        Ok(request) => Arc::new(request),
+        Err(_) => return format_error(&head).map_or(Answered::Nothing, Answered::Now),
+    };
+    let (dispatcher, asked) = (dispatcher.clone(), request.clone());
+    let mut task: Pending = Box::pin(async move { dispatcher.reply(&asked).await });
+    match task.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(reply) => Answered::Now(reply),
+        Poll::Pending => Answered::Later(task, request),
+    }
+}
+
+/// The next complete length-prefixed message in `buf`, removed from it.
+fn take_frame(buf: &mut Vec<u8>) -> Option<Vec<u8>> {
+    let len = usize::from(u16::from_be_bytes([*buf.first()?, *buf.get(1)?]));
+    if buf.len() < 2 + len {
+        return None;
+    }
+    let frame = buf[2..2 + len].to_vec();
+    buf.drain(..2 + len);
+    Some(frame)
+}
+
+/// Writes one reply, length-prefixed, within the write timeout; false when the connection is
+/// done for (the client is gone, or too slow to take it).
+async fn write(wr: &mut tokio::net::tcp::OwnedWriteHalf, reply: &[u8]) -> bool {
+    let Ok(len) = u16::try_from(reply.len()) else {
+        return true;
+    };
+    let mut framed = Vec::with_capacity(reply.len() + 2);
+    framed.extend_from_slice(&len.to_be_bytes());
+    framed.extend_from_slice(reply);
+    matches!(
+        tokio::time::timeout(WRITE_TIMEOUT, wr.write_all(&framed)).await,
+        Ok(Ok(()))
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_come_out_whole_and_in_order() {
+        let mut buf = vec![0, 2, b'a', b'b', 0, 3, b'c'];
+        assert_eq!(take_frame(&mut buf), Some(b"ab".to_vec()));
+        assert_eq!(take_frame(&mut buf), None, "second frame incomplete");
+        buf.extend_from_slice(b"de");
+        assert_eq!(take_frame(&mut buf), Some(b"cde".to_vec()));
+        assert!(buf.is_empty());
+        let mut empty = vec![0, 0];
+        assert_eq!(take_frame(&mut empty), Some(Vec::new()));
+    }
+}
