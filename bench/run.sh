@@ -17,9 +17,9 @@ for tool in dnsperf knotd unbound; do command -v "$tool" >/dev/null || need+=("$
 if [ ${#need[@]} -gt 0 ]; then
     apt-get update -qq && apt-get install -y -qq dnsperf knot unbound >/dev/null
 fi
-cargo build --release --quiet --bin clusterdns
+cargo build --profile dist --quiet --bin clusterdns
 cargo build --release --quiet -p testkit --bin k8s-fixture
-BIN=target/release/clusterdns
+BIN=target/dist/clusterdns
 
 WORK=$(mktemp -d)
 PIDS=()

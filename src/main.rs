@@ -1,9 +1,8 @@
 //! clusterdns: a CoreDNS-compatible cluster DNS server. Reads a Corefile, serves it.
 
 mod cli;
-mod registry;
-mod reload;
-mod server;
+
+use clusterdns::{registry, reload, server};
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

@@ -56,7 +56,7 @@ impl Reloader {
     /// Checks the Corefile and reloads it if it changed.
     pub async fn check(&mut self, running: &mut Running) {
         let Some(path) = &self.path else { return };
-        let Ok(text) = std::fs::read_to_string(path) else {
+        let Ok(text) = corefile::read_text(path) else {
             return;
         };
         let name = path.display().to_string();

@@ -116,6 +116,16 @@ impl Readiness for ChainReadiness {
 #[derive(Default, Clone)]
 pub struct Heritage(HashMap<(String, &'static str), Built>);
 
+impl Heritage {
+    /// The state the first setup of `directive` carried, if of type `T`.
+    pub fn carried<T: std::any::Any + Send + Sync>(&self, directive: &str) -> Option<Arc<T>> {
+        self.0
+            .iter()
+            .filter(|((_, d), _)| *d == directive)
+            .find_map(|(_, built)| built.output.carried.clone()?.downcast::<T>().ok())
+    }
+}
+
 #[derive(Clone)]
 struct Built {
     input: String,

@@ -424,9 +424,37 @@ fn emit<'a>(
     bytes
 }
 
+/// A message as it arrived, sorted as miekg/dns and hickory sort them before any answering.
+/// Not boxed: it is taken apart at once, and a box would cost an allocation per query.
+#[allow(clippy::large_enum_variant)]
+pub enum Incoming {
+    /// Shorter than a header, or a response (never answered: no reflection): dropped.
+    Ignored,
+    /// A header that reads and a body that does not: this FORMERR goes back.
+    Malformed(Vec<u8>),
+    Query(WireRequest),
+}
+
+impl Incoming {
+    pub fn sort(bytes: Vec<u8>, src: SocketAddr, protocol: Protocol) -> Incoming {
+        let Some(header) = bytes.get(..12) else {
+            return Incoming::Ignored;
+        };
+        if header[2] & 0x80 != 0 {
+            return Incoming::Ignored;
+        }
+        let mut head = [0u8; 12];
+        head.copy_from_slice(header);
+        match WireRequest::from_bytes(bytes, src, protocol) {
+            Ok(request) => Incoming::Query(request),
+            Err(_) => format_error(&head).map_or(Incoming::Ignored, Incoming::Malformed),
+        }
+    }
+}
+
 /// The reply to a query whose header reads but whose body does not: FORMERR with the client's
 /// ID and no question (hickory's answer, which the tests pin). `None` without a header.
-pub fn format_error(bytes: &[u8]) -> Option<Vec<u8>> {
+fn format_error(bytes: &[u8]) -> Option<Vec<u8>> {
     let header = Header::read(&mut BinDecoder::new(bytes)).ok()?;
     let queries = empty_queries();
     Some(emit(

@@ -3,10 +3,11 @@
 mod assemble;
 mod dispatch;
 mod run;
-mod tcp;
+pub(crate) mod tcp;
 mod truncate;
 mod udp;
 mod wire;
 
 pub use assemble::{Heritage, Plan, assemble};
+pub use dispatch::{Dispatcher, Incoming};
 pub use run::{Running, start};

@@ -24,7 +24,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::dispatch::{Dispatcher, Waiting, format_error};
+use super::dispatch::{Dispatcher, Incoming, Waiting};
 
 /// How long a new connection may take to send its first query (CoreDNS's read timeout), and
 /// an open one to send its next (its idle timeout). A query trickling in byte by byte does not
@@ -189,17 +189,10 @@ enum Answered {
 
 /// Starts answering one query, polling it once in place.
 fn answer(dispatcher: &Arc<Dispatcher>, frame: Vec<u8>, peer: SocketAddr) -> Answered {
-    let Some(header) = frame.get(..12) else {
-        return Answered::Nothing;
-    };
-    if header[2] & 0x80 != 0 {
-        return Answered::Nothing;
-    }
-    let mut head = [0u8; 12];
-    head.copy_from_slice(header);
-    let request = match WireRequest::from_bytes(frame, peer, Protocol::Tcp) {
-        Ok(request) => Arc::new(request),
-        Err(_) => return format_error(&head).map_or(Answered::Nothing, Answered::Now),
+    let request = match Incoming::sort(frame, peer, Protocol::Tcp) {
+        Incoming::Query(request) => Arc::new(request),
+        Incoming::Malformed(formerr) => return Answered::Now(formerr),
+        Incoming::Ignored => return Answered::Nothing,
     };
     let (dispatcher, asked) = (dispatcher.clone(), request.clone());
     let mut task: Pending = Box::pin(async move { dispatcher.reply(&asked).await });
@@ -210,7 +203,7 @@ fn answer(dispatcher: &Arc<Dispatcher>, frame: Vec<u8>, peer: SocketAddr) -> Ans
 }
 
 /// The next complete length-prefixed message in `buf`, removed from it.
-fn take_frame(buf: &mut Vec<u8>) -> Option<Vec<u8>> {
+pub(crate) fn take_frame(buf: &mut Vec<u8>) -> Option<Vec<u8>> {
     let len = usize::from(u16::from_be_bytes([*buf.first()?, *buf.get(1)?]));
     if buf.len() < 2 + len {
         return None;

@@ -21,7 +21,7 @@ use hickory_server::net::xfer::Protocol;
 use hickory_server::server::Request as WireRequest;
 use tokio::runtime::Handle;
 
-use super::dispatch::{Dispatcher, format_error};
+use super::dispatch::{Dispatcher, Incoming};
 
 /// The largest UDP datagram.
 const MAX_DATAGRAM: usize = 65_535;
@@ -115,23 +115,18 @@ impl Reader {
     /// Answers one datagram: in place when the chain is ready at once, else on the runtime,
     /// if the listener has room for one more waiting query (else REFUSED).
     fn answer(&self, bytes: &[u8], src: SocketAddr) {
-        // Shorter than a header, or a response (never answered: no reflection), or from port 0
-        // (nowhere to reply): dropped, as hickory and miekg/dns drop them.
-        if bytes.len() < 12 || bytes[2] & 0x80 != 0 || src.port() == 0 {
+        // From port 0 there is nowhere to reply.
+        if src.port() == 0 {
             return;
         }
         let reply = UdpReply {
             socket: self.socket.clone(),
             dst: src,
         };
-        let request = match WireRequest::from_bytes(bytes.to_vec(), src, Protocol::Udp) {
-            Ok(request) => request,
-            Err(_) => {
-                if let Some(formerr) = format_error(bytes) {
-                    reply.send_bytes(&formerr);
-                }
-                return;
-            }
+        let request = match Incoming::sort(bytes.to_vec(), src, Protocol::Udp) {
+            Incoming::Query(request) => request,
+            Incoming::Malformed(formerr) => return reply.send_bytes(&formerr),
+            Incoming::Ignored => return,
         };
         let dispatcher = self.dispatcher.clone();
         let mut task: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(async move {

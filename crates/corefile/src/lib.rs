@@ -7,11 +7,13 @@
 mod address;
 mod dispenser;
 mod error;
+mod file;
 mod lexer;
 mod parser;
 
 pub use address::{Key, Transport, parse_key, reverse_zones_of_cidr};
 pub use dispenser::Dispenser;
 pub use error::{Error, ErrorKind};
+pub use file::{MAX_FILE, read_text};
 pub use lexer::{Token, lex};
 pub use parser::{DirectiveTokens, ServerBlock, parse, parse_file};

@@ -51,7 +51,7 @@ impl ServerBlock {
 /// Reads and parses the Corefile at `path`; imports are resolved relative to it.
 pub fn parse_file(path: &Path, known: &[&str]) -> Result<Vec<ServerBlock>, Error> {
     let name = path.display().to_string();
-    let input = std::fs::read_to_string(path).map_err(|e| Error {
+    let input = crate::read_text(path).map_err(|e| Error {
         file: Arc::from(name.as_str()),
         line: 0,
         column: 0,
@@ -364,7 +364,7 @@ impl Parser<'_> {
                     .d
                     .err(format!("Could not import {}: is a directory", path.display())));
             }
-            let text = std::fs::read_to_string(&path)
+            let text = crate::read_text(&path)
                 .map_err(|e| self.d.err(format!("Could not import {}: {e}", path.display())))?;
             let abs = std::path::absolute(&path).unwrap_or(path);
             tokens.extend(lex(&abs.display().to_string(), &text));

@@ -75,7 +75,7 @@ pub fn parse_upstreams(args: &[String]) -> Result<Vec<Upstream>, String> {
             continue;
         }
         if transport == UpstreamTransport::Dns && Path::new(&rest).is_file() {
-            let text = std::fs::read(&rest).map_err(|e| format!("{rest}: {e}"))?;
+            let text = corefile::read_text(&rest).map_err(|e| format!("{rest}: {e}"))?;
             let (config, _) =
                 hickory_resolver::system_conf::parse_resolv_conf(text).map_err(|e| format!("{rest}: {e}"))?;
             for ns in config.name_servers() {

@@ -52,7 +52,7 @@ impl FileSource {
         if stamp == *read && stamp.is_some() {
             return;
         }
-        let map = match std::fs::read_to_string(&self.path) {
+        let map = match corefile::read_text(&self.path) {
             Ok(text) => parse_hosts(&text, &self.origins, self.reverse),
             Err(_) if read.is_none() && stamp.is_none() => HostsMap::default(),
             Err(e) => {

@@ -21,3 +21,4 @@ pub use index::{Published, Snapshot, Store};
 pub use kubernetes::Kubernetes;
 pub use objects::{Address, Pod, Port, Service, ServiceKind, Slice};
 pub use setup::{ApiSource, Config, PodMode, parse, setup};
+pub use watch::snapshot_of;

@@ -171,6 +171,31 @@ impl Relist {
     }
 }
 
+/// A snapshot of API objects given as JSON, each converted and applied as the watchers convert
+/// and apply what the API sends (for the fuzz harness, which has no API server). Objects of
+/// other kinds, or that do not parse, are skipped.
+pub fn snapshot_of(objects: &[&str]) -> crate::Snapshot {
+    fn add<K: Watched + serde::de::DeserializeOwned>(store: &mut Store, json: &str) {
+        if let Some(slim) = serde_json::from_str::<K>(json).ok().and_then(|o| o.slim()) {
+            K::apply(store, slim);
+        }
+    }
+    let mut store = Store::default();
+    for json in objects {
+        let kind = serde_json::from_str::<serde_json::Value>(json)
+            .ok()
+            .and_then(|v| v["kind"].as_str().map(String::from));
+        match kind.as_deref() {
+            Some("Service") => add::<K8sService>(&mut store, json),
+            Some("EndpointSlice") => add::<EndpointSlice>(&mut store, json),
+            Some("Namespace") => add::<Namespace>(&mut store, json),
+            Some("Pod") => add::<K8sPod>(&mut store, json),
+            _ => {}
+        }
+    }
+    store.snapshot()
+}
+
 /// How one watched kind reaches the store.
 trait Watched: Sized {
     /// What the store keeps of it.

@@ -33,7 +33,7 @@ pub fn setup(s: &mut Setup<'_>) -> Result<(), SetupError> {
     let weights = match &config.policy {
         Policy::RoundRobin => None,
         Policy::Weighted { file, reload } => {
-            let text = std::fs::read_to_string(file).map_err(|e| {
+            let text = corefile::read_text(file).map_err(|e| {
                 SetupError::Other(format!("could not read weight file {}: {e}", file.display()))
             })?;
             let weights = crate::weighted::parse_weights(&text, &file.display().to_string())

@@ -77,7 +77,7 @@ impl WeightFile {
 
     /// Re-reads the file; a file that cannot be read or parsed keeps the weights in use.
     fn refresh(&self) {
-        let text = match std::fs::read_to_string(&self.path) {
+        let text = match corefile::read_text(&self.path) {
             Ok(t) => t,
             Err(e) => {
                 clog::error(
