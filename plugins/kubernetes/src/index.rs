@@ -1,8 +1,9 @@
-//! The index queries read: an immutable snapshot of persistent maps, swapped whole on change.
-//! The watchers' side (`Store`) updates its own copy in place, cost in proportion to what
-//! changed (imbl's maps share structure), and publishes it by cloning (O(1)).
+//! The index queries read: an immutable snapshot of sharded copy-on-write tables, swapped whole
+//! on change. The watchers' side (`Store`) updates its own copy in place, cost in proportion
+//! to what changed (a change copies the shards it touches), and publishes it by cloning (O(1)).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::hash::BuildHasher;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -10,79 +11,60 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use arc_swap::ArcSwap;
 
 use crate::objects::{Pod, Service, Slice};
+use crate::shards::{Keyed, Shards};
 
 /// (namespace, name).
 pub type Key = (Arc<str>, Arc<str>);
 
-/// A (namespace, name) pair as borrowed strings, so queries look keys up without building a
-/// `Key` (two allocations per lookup on the hot path otherwise).
-trait KeyRef {
-    fn parts(&self) -> (&str, &str);
-}
-
-impl KeyRef for Key {
-    fn parts(&self) -> (&str, &str) {
-        (&self.0, &self.1)
-    }
-}
-
-impl KeyRef for (&str, &str) {
-    fn parts(&self) -> (&str, &str) {
-        *self
-    }
-}
-
-impl<'a> std::borrow::Borrow<dyn KeyRef + 'a> for Key {
-    fn borrow(&self) -> &(dyn KeyRef + 'a) {
-        self
-    }
-}
-
-/// Hashes as `Key` does: a tuple hashes its fields in order, and `Arc<str>` hashes as `str`.
-impl std::hash::Hash for dyn KeyRef + '_ {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.parts().hash(state);
-    }
-}
-
-impl PartialEq for dyn KeyRef + '_ {
-    fn eq(&self, other: &Self) -> bool {
-        self.parts() == other.parts()
-    }
-}
-
-impl Eq for dyn KeyRef + '_ {}
-
-/// imbl's map with foldhash (randomly seeded per map), several times cheaper per lookup than
-/// SipHash on the short keys every query looks up.
-pub type Map<K, V> =
-    imbl::GenericHashMap<K, V, foldhash::fast::RandomState, imbl::shared_ptr::DefaultSharedPtr>;
-/// imbl's set with foldhash, as [`Map`].
-pub type Set<A> = imbl::GenericHashSet<A, foldhash::fast::RandomState, imbl::shared_ptr::DefaultSharedPtr>;
-
 /// A service name's objects: the Service, and the slices that name it. Either may be missing
-/// (slices can arrive before their Service). One map for both: one lookup per query and one
-/// set of map nodes instead of two.
+/// (slices can arrive before their Service). One entry for both: one lookup per query.
 #[derive(Debug, Clone, Default)]
 pub struct Named {
     pub service: Option<Arc<Service>>,
     pub slices: Option<Arc<[Arc<Slice>]>>,
 }
 
+/// The services table's entries: by (namespace, name).
+#[derive(Debug, Clone)]
+struct ByName(Key, Named);
+
+impl Keyed for ByName {
+    fn key_hash(&self, hasher: &foldhash::fast::RandomState) -> u64 {
+        hasher.hash_one((&*self.0.0, &*self.0.1))
+    }
+}
+
+/// An entry of a table by IP address.
+#[derive(Debug, Clone)]
+struct ByIp<V>(IpAddr, V);
+
+impl<V> Keyed for ByIp<V> {
+    fn key_hash(&self, hasher: &foldhash::fast::RandomState) -> u64 {
+        hasher.hash_one(self.0)
+    }
+}
+
 /// What queries see.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     /// Services and their slices by (namespace, service name).
-    pub services: Map<Key, Named>,
+    services: Shards<ByName>,
     /// The first service with each cluster IP, for PTRs.
-    pub cluster_ips: Map<IpAddr, Key>,
+    cluster_ips: Shards<ByIp<Key>>,
     /// The (namespace, service) of every slice holding an address, for PTRs.
-    pub endpoint_ips: Map<IpAddr, Arc<[Key]>>,
-    pub namespaces: Set<Arc<str>>,
-    /// Pod IPs and the namespaces of the pods that have them (`pods verified`).
-    pub pods: Map<IpAddr, Arc<[Arc<str>]>>,
+    endpoint_ips: Shards<ByIp<Holders>>,
+    /// A few hundred names at most: copied whole on change.
+    namespaces: Arc<HashSet<Arc<str>, foldhash::fast::RandomState>>,
+    /// Pod IPs and the pods that have them (`pods verified`).
+    pods: Shards<ByIp<PodsAt>>,
     /// Unix time of the last change: the SOA serial.
     pub serial: u32,
+}
+
+impl<T: Clone + Keyed> std::fmt::Debug for Shards<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Shards({} entries)", self.len())
+    }
 }
 
 impl Snapshot {
@@ -99,55 +81,166 @@ impl Snapshot {
 
     /// A service and its slices in one lookup.
     pub fn named(&self, namespace: &str, name: &str) -> Option<&Named> {
-        self.services.get(&(namespace, name) as &dyn KeyRef)
+        let hash = self.services.hash((namespace, name));
+        self.services
+            .find(hash, |e| &*e.0.0 == namespace && &*e.0.1 == name)
+            .map(|e| &e.1)
+    }
+
+    /// The service that first took `ip` as its cluster IP.
+    pub fn cluster_ip(&self, ip: &IpAddr) -> Option<&Key> {
+        find_ip(&self.cluster_ips, ip)
+    }
+
+    /// The services whose slices hold `ip`.
+    pub fn endpoint_holders(&self, ip: &IpAddr) -> &[Key] {
+        find_ip(&self.endpoint_ips, ip).map_or(&[], Holders::keys)
+    }
+
+    pub fn has_namespace(&self, namespace: &str) -> bool {
+        self.namespaces.contains(namespace)
+    }
+
+    /// Whether a running pod of `namespace` (compared without case) has `ip`.
+    pub fn has_pod(&self, ip: &IpAddr, namespace: &str) -> bool {
+        find_ip(&self.pods, ip)
+            .is_some_and(|at| at.pods().iter().any(|(_, ns)| ns.eq_ignore_ascii_case(namespace)))
+    }
+}
+
+/// The services whose slices hold one address: nearly always one, kept inline.
+#[derive(Debug, Clone)]
+enum Holders {
+    One([Key; 1]),
+    Many(Arc<[Key]>),
+}
+
+impl Holders {
+    fn keys(&self) -> &[Key] {
+        match self {
+            Holders::One(one) => one,
+            Holders::Many(many) => many,
+        }
+    }
+
+    fn of(mut keys: Vec<Key>) -> Option<Holders> {
+        match keys.len() {
+            0 => None,
+            1 => keys.pop().map(|k| Holders::One([k])),
+            _ => Some(Holders::Many(keys.into())),
+        }
+    }
+}
+
+/// The pods that have one IP: by the hash of their name (to find them again), with their
+/// namespace. Most IPs have one pod, kept inline; host-network pods share their node's.
+#[derive(Debug, Clone)]
+enum PodsAt {
+    One([(u64, Arc<str>); 1]),
+    Many(Arc<[(u64, Arc<str>)]>),
+}
+
+impl PodsAt {
+    fn pods(&self) -> &[(u64, Arc<str>)] {
+        match self {
+            PodsAt::One(one) => one,
+            PodsAt::Many(many) => many,
+        }
+    }
+}
+
+fn find_ip<'a, V: Clone>(table: &'a Shards<ByIp<V>>, ip: &IpAddr) -> Option<&'a V> {
+    table.find(table.hash(ip), |e| e.0 == *ip).map(|e| &e.1)
+}
+
+fn set_ip<V: Clone>(table: &mut Shards<ByIp<V>>, ip: IpAddr, value: Option<V>) {
+    let hash = table.hash(ip);
+    match value {
+        Some(v) => table.insert(hash, ByIp(ip, v), |e| e.0 == ip),
+        None => {
+            table.remove(hash, |e| e.0 == ip);
+        }
     }
 }
 
 /// The published snapshot, shared by the handler (reads) and the watchers (writes).
 pub type Published = Arc<ArcSwap<Snapshot>>;
 
-/// The watchers' working copy, with what the snapshot does not need: raw slices by name.
+/// The watchers' working copy, with what the snapshot does not need: where each slice and pod
+/// is, by the hash of its (namespace, name) (64 bits: a collision among a million objects has a
+/// chance of one in 10^7, and would only leave one object's old copy behind).
 #[derive(Default)]
 pub struct Store {
     snap: Snapshot,
-    /// Slices by (namespace, slice name); by service they are in the snapshot's `services`.
-    slices: HashMap<Key, Arc<Slice>>,
-    /// Pods by (namespace, name), for their IPs, and by IP.
-    pods: HashMap<Key, IpAddr>,
-    pods_at: HashMap<IpAddr, Vec<Key>>,
+    /// The (namespace, service) each slice is filed under.
+    slice_homes: HashMap<u64, Key>,
+    /// Each pod's IP.
+    pod_ips: HashMap<u64, IpAddr>,
     /// Namespaces, port names and protocols: a few distinct strings repeated in every object.
     strings: Interner,
+    /// Hashes object names for the maps above and for a relist's record of what it named.
+    names: foldhash::fast::RandomState,
 }
 
-/// One shared copy of each repeated string: with 10,000 services the same namespace, `http` and
-/// `tcp` would otherwise be 60,000 separate allocations.
+/// One shared copy of each repeated string and port list: with 10,000 services the same
+/// namespace, `http` and `tcp` would otherwise be 60,000 separate allocations.
 #[derive(Default)]
 struct Interner {
-    strings: std::collections::HashSet<Arc<str>>,
+    strings: Pool<str>,
+    /// Port lists: most services in a cluster have one of a few (`http/tcp/80`).
+    ports: Pool<[crate::objects::Port]>,
+}
+
+/// Shared copies of values of one type.
+struct Pool<T: ?Sized> {
+    values: HashSet<Arc<T>>,
     /// The size after the last sweep: the next one comes when it has doubled.
     swept: usize,
 }
 
-impl Interner {
-    fn share(&mut self, s: &mut Arc<str>) {
-        if let Some(shared) = self.strings.get(&**s) {
-            *s = shared.clone();
-            return;
-        }
-        self.strings.insert(s.clone());
-        // Strings no object holds any more (a deleted namespace) are dropped once the set has
-        // doubled: amortized constant work, and churn cannot grow it without bound.
-        if self.strings.len() > 2 * self.swept + 64 {
-            self.strings.retain(|s| Arc::strong_count(s) > 1);
-            self.swept = self.strings.len();
+impl<T: ?Sized> Default for Pool<T> {
+    fn default() -> Self {
+        Self {
+            values: HashSet::new(),
+            swept: 0,
         }
     }
+}
 
-    fn share_ports(&mut self, ports: &mut [crate::objects::Port]) {
-        for p in ports {
-            self.share(&mut p.name);
-            self.share(&mut p.protocol);
+impl<T: ?Sized + Eq + std::hash::Hash> Pool<T> {
+    fn share(&mut self, value: &mut Arc<T>) {
+        if let Some(shared) = self.values.get(&**value) {
+            *value = shared.clone();
+            return;
         }
+        self.values.insert(value.clone());
+        // Values no object holds any more (a deleted namespace) are dropped once the set has
+        // doubled: amortized constant work, and churn cannot grow it without bound.
+        if self.values.len() > 2 * self.swept + 64 {
+            self.values.retain(|v| Arc::strong_count(v) > 1);
+            self.swept = self.values.len();
+        }
+    }
+}
+
+impl Interner {
+    fn share(&mut self, s: &mut Arc<str>) {
+        self.strings.share(s);
+    }
+
+    /// One copy of each port list, its names and protocols shared too.
+    fn share_ports(&mut self, ports: &mut Arc<[crate::objects::Port]>) {
+        if let Some(shared) = self.ports.values.get(&**ports) {
+            *ports = shared.clone();
+            return;
+        }
+        let mut list = ports.to_vec();
+        for p in &mut list {
+            self.strings.share(&mut p.name);
+            self.strings.share(&mut p.protocol);
+        }
+        *ports = list.into();
+        self.ports.share(ports);
     }
 }
 
@@ -171,67 +264,126 @@ impl Store {
         self.snap.serial = now();
     }
 
+    /// Stores what a service name has, dropping the entry when nothing is left.
+    fn set_named(&mut self, k: &Key, named: Named) {
+        let hash = self.snap.services.hash((&*k.0, &*k.1));
+        let eq = |e: &ByName| e.0 == *k;
+        if named.service.is_none() && named.slices.is_none() {
+            self.snap.services.remove(hash, eq);
+        } else {
+            self.snap.services.insert(hash, ByName(k.clone(), named), eq);
+        }
+    }
+
+    fn entry(&self, namespace: &str, name: &str) -> Option<&ByName> {
+        let services = &self.snap.services;
+        services.find(services.hash((namespace, name)), |e| {
+            &*e.0.0 == namespace && &*e.0.1 == name
+        })
+    }
+
+    fn named(&self, k: &Key) -> Named {
+        self.snap.named(&k.0, &k.1).cloned().unwrap_or_default()
+    }
+
     pub fn apply_service(&mut self, mut s: Service) {
-        self.strings.share(&mut s.namespace);
-        self.strings.share_ports(&mut s.ports);
-        let k = key(&s.namespace, &s.name);
-        if self.snap.service(&k.0, &k.1).is_some_and(|old| **old == s) {
+        if self
+            .snap
+            .service(&s.namespace, &s.name)
+            .is_some_and(|old| **old == s)
+        {
             return;
         }
-        self.delete_service(&k);
+        self.strings.share(&mut s.namespace);
+        self.strings.share_ports(&mut s.ports);
+        // The name as the entry already holds it (its slices came first): one copy.
+        if let Some(e) = self.entry(&s.namespace, &s.name) {
+            s.name = e.0.1.clone();
+        }
+        let k = key(&s.namespace, &s.name);
+        self.delete_service(&k.0, &k.1);
         if let crate::objects::ServiceKind::ClusterIp(ips) = &s.kind {
             for ip in ips {
-                self.snap.cluster_ips.entry(*ip).or_insert_with(|| k.clone());
+                if self.snap.cluster_ip(ip).is_none() {
+                    set_ip(&mut self.snap.cluster_ips, *ip, Some(k.clone()));
+                }
             }
         }
-        let mut named = self.snap.services.get(&k).cloned().unwrap_or_default();
+        let mut named = self.named(&k);
         named.service = Some(Arc::new(s));
-        self.snap.services.insert(k, named);
+        self.set_named(&k, named);
         self.touched();
     }
 
-    /// Stores what a service name has, dropping the entry when nothing is left.
-    fn set_named(&mut self, k: &Key, named: Named) {
-        if named.service.is_none() && named.slices.is_none() {
-            self.snap.services.remove(k);
-        } else {
-            self.snap.services.insert(k.clone(), named);
-        }
-    }
-
-    pub fn delete_service(&mut self, k: &Key) {
-        let Some(mut named) = self.snap.services.get(k).cloned() else {
+    pub fn delete_service(&mut self, namespace: &str, name: &str) {
+        let Some(k) = self
+            .snap
+            .named(namespace, name)
+            .and_then(|n| n.service.as_ref())
+            .map(|s| key(&s.namespace, &s.name))
+        else {
             return;
         };
+        let mut named = self.named(&k);
         let Some(old) = named.service.take() else {
             return;
         };
-        self.set_named(k, named);
+        self.set_named(&k, named);
         if let crate::objects::ServiceKind::ClusterIp(ips) = &old.kind {
             for ip in ips {
-                if self.snap.cluster_ips.get(ip) == Some(k) {
-                    self.snap.cluster_ips.remove(ip);
+                if self.snap.cluster_ip(ip) == Some(&k) {
+                    set_ip(&mut self.snap.cluster_ips, *ip, None);
                 }
             }
         }
         self.touched();
     }
 
+    /// The hash of an object's (namespace, name), as this store files objects and a relist
+    /// records what it named.
+    pub fn name_hash(&self, namespace: &str, name: &str) -> u64 {
+        self.names.hash_one((namespace, name))
+    }
+
+    /// The slice filed under `hash`, with the key of its service.
+    fn filed_slice(&self, hash: u64) -> Option<(Key, Arc<Slice>)> {
+        let home = self.slice_homes.get(&hash)?;
+        let slice = self
+            .snap
+            .slices(&home.0, &home.1)
+            .iter()
+            .find(|s| self.name_hash(&s.namespace, &s.name) == hash)?
+            .clone();
+        Some((home.clone(), slice))
+    }
+
     pub fn apply_slice(&mut self, mut s: Slice) {
-        self.strings.share(&mut s.namespace);
-        self.strings.share_ports(&mut s.ports);
-        let k = key(&s.namespace, &s.name);
-        if self.slices.get(&k).is_some_and(|old| **old == s) {
+        let hash = self.name_hash(&s.namespace, &s.name);
+        let old = self.filed_slice(hash).map(|(_, old)| old);
+        if old.as_ref().is_some_and(|old| **old == s) {
             return;
         }
+        self.strings.share(&mut s.namespace);
+        self.strings.share_ports(&mut s.ports);
+        // The service's name as its entry already holds it: one copy, not one per slice.
+        if let Some(e) = self.entry(&s.namespace, &s.service) {
+            s.service = e.0.1.clone();
+        }
         let s = Arc::new(s);
-        let old = self.slices.insert(k, s.clone());
+        self.slice_homes.insert(hash, key(&s.namespace, &s.service));
         self.reindex_slice(old.as_deref(), Some(&s));
     }
 
-    pub fn delete_slice(&mut self, k: &Key) {
-        if let Some(old) = self.slices.remove(k) {
+    pub fn delete_slice(&mut self, namespace: &str, name: &str) {
+        self.delete_slice_filed(self.name_hash(namespace, name));
+    }
+
+    fn delete_slice_filed(&mut self, hash: u64) {
+        if let Some((_, old)) = self.filed_slice(hash) {
+            self.slice_homes.remove(&hash);
             self.reindex_slice(Some(&old), None);
+        } else {
+            self.slice_homes.remove(&hash);
         }
     }
 
@@ -253,7 +405,7 @@ impl Store {
         // one joins the end of its service's list.
         let name = old.map(|s| &s.name).or(new.map(|s| &s.name));
         for svc in &services {
-            let mut named = self.snap.services.get(svc).cloned().unwrap_or_default();
+            let mut named = self.named(svc);
             let mut slices: Vec<Arc<Slice>> = named
                 .slices
                 .iter()
@@ -271,12 +423,11 @@ impl Store {
             let mut holders: Vec<Key> = Vec::new();
             for svc in self
                 .snap
-                .endpoint_ips
-                .get(&ip)
-                .map(|h| h.to_vec())
-                .unwrap_or_default()
-                .into_iter()
-                .chain(services.iter().cloned())
+                .endpoint_holders(&ip)
+                .iter()
+                .chain(services.iter())
+                .cloned()
+                .collect::<Vec<_>>()
             {
                 let holds = self
                     .snap
@@ -287,91 +438,116 @@ impl Store {
                     holders.push(svc);
                 }
             }
-            if holders.is_empty() {
-                self.snap.endpoint_ips.remove(&ip);
-            } else {
-                self.snap.endpoint_ips.insert(ip, holders.into());
-            }
+            set_ip(&mut self.snap.endpoint_ips, ip, Holders::of(holders));
         }
         self.touched();
     }
 
     pub fn apply_namespace(&mut self, mut name: Arc<str>) {
         self.strings.share(&mut name);
-        if self.snap.namespaces.insert(name).is_none() {
+        if !self.snap.namespaces.contains(&name) {
+            Arc::make_mut(&mut self.snap.namespaces).insert(name);
             self.touched();
         }
     }
 
     pub fn delete_namespace(&mut self, name: &str) {
-        if self.snap.namespaces.remove(name).is_some() {
+        if self.snap.namespaces.contains(name) {
+            Arc::make_mut(&mut self.snap.namespaces).remove(name);
             self.touched();
         }
     }
 
     pub fn apply_pod(&mut self, mut p: Pod) {
-        self.strings.share(&mut p.namespace);
-        let k = key(&p.namespace, &p.name);
-        if self.pods.get(&k).copied() == p.ip {
+        let hash = self.name_hash(&p.namespace, &p.name);
+        if self.pod_ips.get(&hash).copied() == p.ip {
             return;
         }
-        self.delete_pod(&k);
+        self.strings.share(&mut p.namespace);
+        self.delete_pod_filed(hash);
         if let Some(ip) = p.ip {
-            self.pods.insert(k.clone(), ip);
-            self.pods_at.entry(ip).or_default().push(k);
-            self.republish_pod_ip(ip);
+            self.pod_ips.insert(hash, ip);
+            let mut pods: Vec<(u64, Arc<str>)> = self.pods_at(&ip).to_vec();
+            pods.push((hash, p.namespace));
+            self.set_pods_at(ip, pods);
         }
     }
 
-    pub fn delete_pod(&mut self, k: &Key) {
-        let Some(ip) = self.pods.remove(k) else { return };
-        if let Some(keys) = self.pods_at.get_mut(&ip) {
-            keys.retain(|x| x != k);
-            if keys.is_empty() {
-                self.pods_at.remove(&ip);
-            }
-        }
-        self.republish_pod_ip(ip);
+    pub fn delete_pod(&mut self, namespace: &str, name: &str) {
+        self.delete_pod_filed(self.name_hash(namespace, name));
     }
 
-    fn republish_pod_ip(&mut self, ip: IpAddr) {
-        match self.pods_at.get(&ip) {
-            Some(keys) => {
-                let namespaces: Vec<Arc<str>> = keys.iter().map(|(ns, _)| ns.clone()).collect();
-                self.snap.pods.insert(ip, namespaces.into());
-            }
-            None => {
-                self.snap.pods.remove(&ip);
-            }
-        }
+    fn delete_pod_filed(&mut self, hash: u64) {
+        let Some(ip) = self.pod_ips.remove(&hash) else {
+            return;
+        };
+        let pods: Vec<(u64, Arc<str>)> = self
+            .pods_at(&ip)
+            .iter()
+            .filter(|(h, _)| *h != hash)
+            .cloned()
+            .collect();
+        self.set_pods_at(ip, pods);
+    }
+
+    fn pods_at(&self, ip: &IpAddr) -> &[(u64, Arc<str>)] {
+        find_ip(&self.snap.pods, ip).map_or(&[], PodsAt::pods)
+    }
+
+    fn set_pods_at(&mut self, ip: IpAddr, mut pods: Vec<(u64, Arc<str>)>) {
+        let at = match pods.len() {
+            0 => None,
+            1 => pods.pop().map(|one| PodsAt::One([one])),
+            _ => Some(PodsAt::Many(pods.into())),
+        };
+        set_ip(&mut self.snap.pods, ip, at);
         self.touched();
     }
 
-    /// Every service's key, for a relist's sweep.
-    pub fn service_keys(&self) -> impl Iterator<Item = Key> + '_ {
-        self.snap
+    /// Deletes every service whose name hash `keep` does not hold (a relist's end).
+    pub fn sweep_services(&mut self, keep: &HashSet<u64>) {
+        let gone: Vec<Key> = self
+            .snap
             .services
             .iter()
-            .filter(|(_, named)| named.service.is_some())
-            .map(|(k, _)| k.clone())
+            .filter(|e| e.1.service.is_some() && !keep.contains(&self.name_hash(&e.0.0, &e.0.1)))
+            .map(|e| e.0.clone())
+            .collect();
+        for k in gone {
+            self.delete_service(&k.0, &k.1);
+        }
     }
 
-    pub fn slice_keys(&self) -> impl Iterator<Item = Key> + '_ {
-        self.slices.keys().cloned()
+    pub fn sweep_slices(&mut self, keep: &HashSet<u64>) {
+        for hash in unseen(self.slice_homes.keys(), keep) {
+            self.delete_slice_filed(hash);
+        }
     }
 
-    /// Namespaces as ("", name).
-    pub fn namespace_keys(&self) -> impl Iterator<Item = Key> + '_ {
-        let none: Arc<str> = Arc::from("");
-        self.snap
+    /// Namespaces hash as ("", name).
+    pub fn sweep_namespaces(&mut self, keep: &HashSet<u64>) {
+        let gone: Vec<Arc<str>> = self
+            .snap
             .namespaces
             .iter()
-            .map(move |n| (none.clone(), n.clone()))
+            .filter(|n| !keep.contains(&self.name_hash("", n)))
+            .cloned()
+            .collect();
+        for n in gone {
+            self.delete_namespace(&n);
+        }
     }
 
-    pub fn pod_keys(&self) -> impl Iterator<Item = Key> + '_ {
-        self.pods.keys().cloned()
+    pub fn sweep_pods(&mut self, keep: &HashSet<u64>) {
+        for hash in unseen(self.pod_ips.keys(), keep) {
+            self.delete_pod_filed(hash);
+        }
     }
+}
+
+/// The hashes `keep` does not hold.
+fn unseen<'a>(hashes: impl Iterator<Item = &'a u64>, keep: &HashSet<u64>) -> Vec<u64> {
+    hashes.filter(|h| !keep.contains(h)).copied().collect()
 }
 
 #[cfg(test)]
@@ -394,7 +570,127 @@ mod tests {
             let mut s: Arc<str> = Arc::from(format!("ns-{i}"));
             strings.share(&mut s);
         }
-        assert!(!strings.strings.contains("deleted-ns"));
-        assert!(strings.strings.contains("default"), "still held by a and b");
+        assert!(!strings.strings.values.contains("deleted-ns"));
+        assert!(
+            strings.strings.values.contains("default"),
+            "still held by a and b"
+        );
+    }
+
+    use crate::objects::{Address, Port, ServiceKind};
+
+    fn ports() -> Arc<[Port]> {
+        Arc::new([Port {
+            name: Arc::from("http"),
+            protocol: Arc::from("tcp"),
+            port: 80,
+        }])
+    }
+
+    fn service(name: &str, ip: &str) -> Service {
+        Service {
+            namespace: Arc::from("ns"),
+            name: Arc::from(name),
+            kind: ServiceKind::ClusterIp(vec![ip.parse().expect("ip")]),
+            ports: ports(),
+            has_selector: true,
+        }
+    }
+
+    fn slice(name: &str, service: &str, ips: &[&str]) -> Slice {
+        Slice {
+            namespace: Arc::from("ns"),
+            name: Arc::from(name),
+            service: Arc::from(service),
+            addresses: ips
+                .iter()
+                .map(|ip| Address {
+                    ip: ip.parse().expect("ip"),
+                    hostname: None,
+                    pod_name: None,
+                })
+                .collect(),
+            ports: ports(),
+        }
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().expect("ip")
+    }
+
+    #[test]
+    fn slices_are_found_again_wherever_they_are_filed() {
+        let mut store = Store::default();
+        store.apply_service(service("a", "10.96.0.1"));
+        store.apply_service(service("b", "10.96.0.2"));
+        store.apply_slice(slice("s1", "a", &["10.1.0.1", "10.1.0.2"]));
+        let snap = store.snapshot();
+        assert_eq!(snap.slices("ns", "a").len(), 1);
+        // The slice's service label changes: it leaves a and joins b, addresses re-indexed.
+        store.apply_slice(slice("s1", "b", &["10.1.0.2"]));
+        let now = store.snapshot();
+        assert!(now.slices("ns", "a").is_empty() && now.slices("ns", "b").len() == 1);
+        assert!(now.endpoint_holders(&ip("10.1.0.1")).is_empty());
+        assert_eq!(&*now.endpoint_holders(&ip("10.1.0.2"))[0].1, "b");
+        // The snapshot taken before is unchanged.
+        assert_eq!(snap.slices("ns", "a").len(), 1);
+        assert_eq!(&*snap.endpoint_holders(&ip("10.1.0.1"))[0].1, "a");
+        store.delete_slice("ns", "s1");
+        assert!(store.snapshot().endpoint_holders(&ip("10.1.0.2")).is_empty());
+        // Ports lists are shared.
+        let snap = store.snapshot();
+        let (a, b) = (
+            snap.service("ns", "a").expect("a"),
+            snap.service("ns", "b").expect("b"),
+        );
+        assert!(Arc::ptr_eq(&a.ports, &b.ports));
+    }
+
+    #[test]
+    fn a_relist_sweeps_what_it_did_not_name() {
+        let mut store = Store::default();
+        for name in ["a", "b", "c"] {
+            store.apply_service(service(name, "10.96.0.9"));
+            store.apply_slice(slice(&format!("{name}-x"), name, &["10.1.0.9"]));
+        }
+        store.apply_namespace(Arc::from("ns"));
+        store.apply_namespace(Arc::from("old"));
+        let keep: HashSet<u64> = ["a", "c"].iter().map(|n| store.name_hash("ns", n)).collect();
+        store.sweep_services(&keep);
+        let keep: HashSet<u64> = [store.name_hash("ns", "c-x")].into();
+        store.sweep_slices(&keep);
+        let keep: HashSet<u64> = [store.name_hash("", "ns")].into();
+        store.sweep_namespaces(&keep);
+        let snap = store.snapshot();
+        assert!(snap.service("ns", "a").is_some() && snap.service("ns", "b").is_none());
+        assert!(snap.slices("ns", "a").is_empty() && snap.slices("ns", "c").len() == 1);
+        assert!(snap.has_namespace("ns") && !snap.has_namespace("old"));
+        // The cluster IP a and c shared stays with the first of them still there.
+        assert_eq!(&*snap.cluster_ip(&ip("10.96.0.9")).expect("owner").1, "a");
+        assert_eq!(&*snap.endpoint_holders(&ip("10.1.0.9"))[0].1, "c");
+    }
+
+    #[test]
+    fn pods_sharing_an_ip_are_tracked_one_by_one() {
+        let pod = |ns: &str, name: &str, ip: &str| Pod {
+            namespace: Arc::from(ns),
+            name: Arc::from(name),
+            ip: Some(ip.parse().expect("ip")),
+        };
+        let mut store = Store::default();
+        store.apply_pod(pod("a", "p1", "10.0.0.5"));
+        store.apply_pod(pod("b", "p2", "10.0.0.5"));
+        let snap = store.snapshot();
+        assert!(snap.has_pod(&ip("10.0.0.5"), "A") && snap.has_pod(&ip("10.0.0.5"), "b"));
+        store.delete_pod("a", "p1");
+        let snap = store.snapshot();
+        assert!(!snap.has_pod(&ip("10.0.0.5"), "a") && snap.has_pod(&ip("10.0.0.5"), "b"));
+        // A pod moving to another IP leaves the old one.
+        store.apply_pod(pod("b", "p2", "10.0.0.6"));
+        let snap = store.snapshot();
+        assert!(!snap.has_pod(&ip("10.0.0.5"), "b") && snap.has_pod(&ip("10.0.0.6"), "b"));
+        let keep = HashSet::new();
+        store.sweep_pods(&keep);
+        assert!(!store.snapshot().has_pod(&ip("10.0.0.6"), "b"));
     }
 }

@@ -102,8 +102,7 @@ impl Kubernetes {
 
     /// CoreDNS's `namespaceExposed`: allowed by `namespaces`, and existing.
     fn exposed(&self, snap: &Snapshot, namespace: &str) -> bool {
-        (self.namespaces.is_empty() || self.namespaces.contains(namespace))
-            && snap.namespaces.contains(namespace)
+        (self.namespaces.is_empty() || self.namespaces.contains(namespace)) && snap.has_namespace(namespace)
     }
 
     /// CoreDNS's `Records`.
@@ -239,13 +238,7 @@ impl Kubernetes {
         };
         match self.pods {
             PodMode::Insecure => Ok(vec![entry]),
-            _ if snap
-                .pods
-                .get(&ip)
-                .is_some_and(|ns| ns.iter().any(|n| n.eq_ignore_ascii_case(r.namespace))) =>
-            {
-                Ok(vec![entry])
-            }
+            _ if snap.has_pod(&ip, r.namespace) => Ok(vec![entry]),
             _ => Err(NameError),
         }
     }
@@ -300,7 +293,7 @@ impl Kubernetes {
     fn ns_addrs(&self, snap: &Snapshot, zone: &Zone<'_>) -> Vec<Entry> {
         let mut out = Vec::new();
         for local in &self.local_ips {
-            for key in snap.endpoint_ips.get(local).into_iter().flat_map(|k| k.iter()) {
+            for key in snap.endpoint_holders(local) {
                 let Some(svc) = snap.service(&key.0, &key.1) else {
                     continue;
                 };
@@ -437,10 +430,10 @@ impl Kubernetes {
         };
         let filtered = |ns: &str| !self.namespaces.is_empty() && !self.exposed(snap, ns);
         let mut targets: Vec<String> = Vec::new();
-        if let Some((ns, svc)) = snap.cluster_ips.get(&ip).filter(|(ns, _)| !filtered(ns)) {
+        if let Some((ns, svc)) = snap.cluster_ip(&ip).filter(|(ns, _)| !filtered(ns)) {
             targets.push(format!("{svc}.{ns}.svc.{}", self.primary));
         } else {
-            for (ns, svc) in snap.endpoint_ips.get(&ip).into_iter().flat_map(|k| k.iter()) {
+            for (ns, svc) in snap.endpoint_holders(&ip) {
                 if filtered(ns) {
                     continue;
                 }

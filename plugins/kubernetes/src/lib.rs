@@ -12,6 +12,7 @@ mod names;
 mod objects;
 mod rest_client;
 mod setup;
+mod shards;
 #[cfg(test)]
 mod tests;
 mod watch;

@@ -13,7 +13,7 @@ use clusterdns_plugin::clog;
 pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 
 /// A named port (`name` may be empty).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Port {
     pub name: Arc<str>,
     /// Lower case: `tcp`, `udp`, `sctp`.
@@ -48,7 +48,8 @@ pub struct Service {
     pub namespace: Arc<str>,
     pub name: Arc<str>,
     pub kind: ServiceKind,
-    pub ports: Vec<Port>,
+    /// Shared by every object with the same list (the store interns them).
+    pub ports: Arc<[Port]>,
     /// Whether the service selects pods (for the programming-duration metric's label).
     pub has_selector: bool,
 }
@@ -99,7 +100,8 @@ pub struct Slice {
     /// The `kubernetes.io/service-name` label.
     pub service: Arc<str>,
     pub addresses: Vec<Address>,
-    pub ports: Vec<Port>,
+    /// Shared by every object with the same list (the store interns them).
+    pub ports: Arc<[Port]>,
 }
 
 /// A pod's IP (only `status.podIP`, as CoreDNS indexes), for `pods verified`.
@@ -182,8 +184,10 @@ fn parse_ip(ip: &str, namespace: &str, name: &str) -> Option<IpAddr> {
 }
 
 impl Slice {
-    /// The slim slice, or None for one without the service-name label.
-    pub fn from_api(s: &K8sEndpointSlice) -> Option<Slice> {
+    /// The slim slice, or None for one without the service-name label. Endpoints' pod names
+    /// are kept only with `pod_names` (`endpoint_pod_names`): every endpoint of a pod has one,
+    /// and nothing else reads them.
+    pub fn from_api(s: &K8sEndpointSlice, pod_names: bool) -> Option<Slice> {
         let (namespace, name) = name_of(&s.metadata);
         let Some(service) = s.service_name.as_deref() else {
             clog::warning(
@@ -201,14 +205,14 @@ impl Slice {
             .map(|p| Port::new(p.name.as_deref(), p.protocol.as_deref(), p.port.unwrap_or(-1)))
             .collect();
         // No ports: CoreDNS's sentinel port -1, so addresses answer A but no SRV.
-        let ports = if ports.is_empty() {
-            vec![Port {
+        let ports: Arc<[Port]> = if ports.is_empty() {
+            Arc::new([Port {
                 name: Arc::from(""),
                 protocol: Arc::from(""),
                 port: -1,
-            }]
+            }])
         } else {
-            ports
+            ports.into()
         };
         let mut addresses = Vec::new();
         for e in &s.endpoints {
@@ -231,7 +235,7 @@ impl Slice {
                 .target_ref
                 .as_ref()
                 .and_then(|t| t.name.as_deref())
-                .filter(|n| n.len() < 64)
+                .filter(|n| pod_names && n.len() < 64)
                 .map(Arc::from);
             for a in &e.addresses {
                 if let Some(ip) = parse_ip(a, &namespace, &name) {

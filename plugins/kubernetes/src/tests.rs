@@ -27,7 +27,7 @@ fn svc(ns: &str, name: &str, kind: ServiceKind, ports: Vec<Port>) -> Service {
         namespace: Arc::from(ns),
         name: Arc::from(name),
         kind,
-        ports,
+        ports: ports.into(),
         has_selector: true,
     }
 }
@@ -46,7 +46,7 @@ fn slice(ns: &str, name: &str, service: &str, addresses: Vec<Address>, ports: Ve
         name: Arc::from(name),
         service: Arc::from(service),
         addresses,
-        ports,
+        ports: ports.into(),
     }
 }
 

@@ -10,7 +10,7 @@ use clusterdns_plugin::clog;
 use kube::Client;
 use tokio::sync::mpsc;
 
-use crate::index::{Key, Published, Store};
+use crate::index::{Published, Store};
 use crate::informer::{Event, Informer};
 use crate::metrics;
 use crate::objects::{Pod, Service, Slice, namespace_name};
@@ -30,6 +30,8 @@ pub struct Watch {
     pub namespace_labels: Option<String>,
     pub endpoints: bool,
     pub pods: bool,
+    /// `endpoint_pod_names`: endpoints' pod names are kept.
+    pub pod_names: bool,
 }
 
 /// CoreDNS's pod watch leaves finished pods to the API server: they have no IP for DNS (and
@@ -39,6 +41,8 @@ const LIVE_PODS: &str = "status.phase!=Succeeded,status.phase!=Failed,status.pha
 /// Changes applied before the store is published even if more are ready, so a steady stream of
 /// changes still reaches queries.
 const MAX_BURST: usize = 4096;
+/// How often a view that is not yet complete is published.
+const PARTIAL_PUBLISH: std::time::Duration = std::time::Duration::from_secs(1);
 /// Events queued from the informers: enough to keep the store busy, few enough that a list
 /// streaming in is never held whole.
 const QUEUE: usize = 1024;
@@ -72,9 +76,13 @@ pub async fn run(watch: Watch, index: Published, synced: Arc<AtomicBool>, seeded
     }
     drop(tx);
     let mut store = Store::default();
-    let mut relist = Relist::default();
+    let mut relist = Relist {
+        pod_names: watch.pod_names,
+        ..Relist::default()
+    };
     let mut listed = 0;
     let mut logged_sync = false;
+    let mut published = std::time::Instant::now();
     let mut batch = Vec::with_capacity(64);
     // Each change is applied as it comes (objects become slim copies at once: a list of 10,000
     // full API objects is never held), and the store is published once the changes ready now
@@ -87,7 +95,11 @@ pub async fn run(watch: Watch, index: Published, synced: Arc<AtomicBool>, seeded
                 if let Change::Slices(Event::Applied(s)) = &change
                     && let Some(t) = metrics::trigger_time(s)
                 {
-                    triggered.push((key_of(&s.metadata), s.service_name.clone(), t));
+                    triggered.push((
+                        s.metadata.namespace.clone().unwrap_or_default(),
+                        s.service_name.clone(),
+                        t,
+                    ));
                 }
                 listed += relist.apply(&mut store, change);
                 applied += 1;
@@ -100,16 +112,21 @@ pub async fn run(watch: Watch, index: Published, synced: Arc<AtomicBool>, seeded
                 Err(_) => break,
             }
         }
+        // Until every kind is listed the server is not answering yet (or, past startup_timeout,
+        // answers SERVFAIL for what it does not know): partial views go out once a second, not
+        // after every burst, since each publish makes the next writes copy the shards they touch.
+        // Over a previous configuration's index, nothing goes out before the list is whole.
         let complete = listed >= kinds;
-        if complete || !seeded {
+        if complete || (!seeded && published.elapsed() >= PARTIAL_PUBLISH) {
             index.store(Arc::new(store.snapshot()));
+            published = std::time::Instant::now();
         }
         if complete && !std::mem::replace(&mut logged_sync, true) {
             synced.store(true, Ordering::Release);
             clog::info(Some("kubernetes"), format_args!("Kubernetes API synced"));
         }
         let snap = index.load();
-        for ((ns, _), service, at) in triggered {
+        for (ns, service, at) in triggered {
             let kind = service
                 .and_then(|svc| snap.service(&ns, &svc))
                 .map_or("cluster_ip", |s| s.metric_kind());
@@ -119,15 +136,17 @@ pub async fn run(watch: Watch, index: Published, synced: Arc<AtomicBool>, seeded
     }
 }
 
-/// The kinds being relisted: each object the list names is applied as it comes, and marked
-/// seen; at the list's end what it did not name is deleted. Queries never miss an object that
-/// still exists, and the relist costs no second copy of the cluster.
+/// The kinds being relisted: each object the list names is applied as it comes, and the hash
+/// of its name noted; at the list's end what it did not name is deleted. Queries never miss an
+/// object that still exists, and the relist costs no second copy of the cluster.
 #[derive(Default)]
 struct Relist {
-    /// By [`Watched::KIND`]: the keys a running relist has named.
-    seen: [Option<HashSet<Key>>; 4],
+    /// By [`Watched::KIND`]: the name hashes a running relist has named.
+    seen: [Option<HashSet<u64>>; 4],
     /// Kinds listed at least once.
     done: [bool; 4],
+    /// Whether endpoints' pod names are kept (`endpoint_pod_names`).
+    pod_names: bool,
 }
 
 impl Relist {
@@ -146,26 +165,21 @@ impl Relist {
         match event {
             Event::Relisting => self.seen[K::KIND] = Some(HashSet::new()),
             Event::Listed(o) => {
+                let (ns, name) = o.name();
                 if let Some(seen) = &mut self.seen[K::KIND] {
-                    seen.insert(o.key());
+                    seen.insert(store.name_hash(ns, name));
                 }
-                match o.slim() {
-                    Some(slim) => K::apply(store, slim),
-                    None => K::delete(store, &o.key()),
-                }
+                K::apply_or_delete(store, &o, self.pod_names);
             }
             Event::Synced => {
-                let seen = self.seen[K::KIND].take().unwrap_or_default();
-                for gone in K::keys(store).filter(|k| !seen.contains(k)).collect::<Vec<_>>() {
-                    K::delete(store, &gone);
-                }
+                K::sweep(store, &self.seen[K::KIND].take().unwrap_or_default());
                 return usize::from(!std::mem::replace(&mut self.done[K::KIND], true));
             }
-            Event::Applied(o) => match o.slim() {
-                Some(slim) => K::apply(store, slim),
-                None => K::delete(store, &o.key()),
-            },
-            Event::Deleted(o) => K::delete(store, &o.key()),
+            Event::Applied(o) => K::apply_or_delete(store, &o, self.pod_names),
+            Event::Deleted(o) => {
+                let (ns, name) = o.name();
+                K::delete(store, ns, name);
+            }
         }
         0
     }
@@ -176,7 +190,7 @@ impl Relist {
 /// other kinds, or that do not parse, are skipped.
 pub fn snapshot_of(objects: &[&str]) -> crate::Snapshot {
     fn add<K: Watched + serde::de::DeserializeOwned>(store: &mut Store, json: &str) {
-        if let Some(slim) = serde_json::from_str::<K>(json).ok().and_then(|o| o.slim()) {
+        if let Some(slim) = serde_json::from_str::<K>(json).ok().and_then(|o| o.slim(true)) {
             K::apply(store, slim);
         }
     }
@@ -203,98 +217,110 @@ trait Watched: Sized {
     /// Its index in `Relist`'s arrays.
     const KIND: usize;
     /// Its (namespace, name); namespaces are ("", name).
-    fn key(&self) -> Key;
-    /// Its slim copy, or `None` for an object DNS cannot use.
-    fn slim(&self) -> Option<Self::Slim>;
+    fn name(&self) -> (&str, &str);
+    /// Its slim copy, or `None` for an object DNS cannot use; endpoints' pod names only with
+    /// `pod_names`.
+    fn slim(&self, pod_names: bool) -> Option<Self::Slim>;
     fn apply(store: &mut Store, slim: Self::Slim);
-    fn delete(store: &mut Store, key: &Key);
-    /// The keys of every object of this kind the store holds.
-    fn keys(store: &Store) -> impl Iterator<Item = Key> + '_;
+    fn delete(store: &mut Store, namespace: &str, name: &str);
+    /// Deletes every object of this kind whose name hash `keep` does not hold.
+    fn sweep(store: &mut Store, keep: &HashSet<u64>);
+
+    /// Applies the object, or deletes its earlier copy if DNS cannot use it.
+    fn apply_or_delete(store: &mut Store, object: &Self, pod_names: bool) {
+        match object.slim(pod_names) {
+            Some(slim) => Self::apply(store, slim),
+            None => {
+                let (ns, name) = object.name();
+                Self::delete(store, ns, name);
+            }
+        }
+    }
+}
+
+fn name_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> (&str, &str) {
+    (
+        meta.namespace.as_deref().unwrap_or(""),
+        meta.name.as_deref().unwrap_or(""),
+    )
 }
 
 impl Watched for K8sService {
     type Slim = Service;
     const KIND: usize = 0;
-    fn key(&self) -> Key {
-        key_of(&self.metadata)
+    fn name(&self) -> (&str, &str) {
+        name_of(&self.metadata)
     }
-    fn slim(&self) -> Option<Service> {
+    fn slim(&self, _pod_names: bool) -> Option<Service> {
         Service::from_api(self)
     }
     fn apply(store: &mut Store, slim: Service) {
         store.apply_service(slim);
     }
-    fn delete(store: &mut Store, key: &Key) {
-        store.delete_service(key);
+    fn delete(store: &mut Store, namespace: &str, name: &str) {
+        store.delete_service(namespace, name);
     }
-    fn keys(store: &Store) -> impl Iterator<Item = Key> + '_ {
-        store.service_keys()
+    fn sweep(store: &mut Store, keep: &HashSet<u64>) {
+        store.sweep_services(keep);
     }
 }
 
 impl Watched for EndpointSlice {
     type Slim = Slice;
     const KIND: usize = 1;
-    fn key(&self) -> Key {
-        key_of(&self.metadata)
+    fn name(&self) -> (&str, &str) {
+        name_of(&self.metadata)
     }
-    fn slim(&self) -> Option<Slice> {
-        Slice::from_api(self)
+    fn slim(&self, pod_names: bool) -> Option<Slice> {
+        Slice::from_api(self, pod_names)
     }
     fn apply(store: &mut Store, slim: Slice) {
         store.apply_slice(slim);
     }
-    fn delete(store: &mut Store, key: &Key) {
-        store.delete_slice(key);
+    fn delete(store: &mut Store, namespace: &str, name: &str) {
+        store.delete_slice(namespace, name);
     }
-    fn keys(store: &Store) -> impl Iterator<Item = Key> + '_ {
-        store.slice_keys()
+    fn sweep(store: &mut Store, keep: &HashSet<u64>) {
+        store.sweep_slices(keep);
     }
 }
 
 impl Watched for Namespace {
     type Slim = Arc<str>;
     const KIND: usize = 2;
-    fn key(&self) -> Key {
-        (Arc::from(""), namespace_name(self))
+    fn name(&self) -> (&str, &str) {
+        ("", self.metadata.name.as_deref().unwrap_or(""))
     }
-    fn slim(&self) -> Option<Arc<str>> {
+    fn slim(&self, _pod_names: bool) -> Option<Arc<str>> {
         Some(namespace_name(self))
     }
     fn apply(store: &mut Store, slim: Arc<str>) {
         store.apply_namespace(slim);
     }
-    fn delete(store: &mut Store, key: &Key) {
-        store.delete_namespace(&key.1);
+    fn delete(store: &mut Store, _namespace: &str, name: &str) {
+        store.delete_namespace(name);
     }
-    fn keys(store: &Store) -> impl Iterator<Item = Key> + '_ {
-        store.namespace_keys()
+    fn sweep(store: &mut Store, keep: &HashSet<u64>) {
+        store.sweep_namespaces(keep);
     }
 }
 
 impl Watched for K8sPod {
     type Slim = Pod;
     const KIND: usize = 3;
-    fn key(&self) -> Key {
-        key_of(&self.metadata)
+    fn name(&self) -> (&str, &str) {
+        name_of(&self.metadata)
     }
-    fn slim(&self) -> Option<Pod> {
+    fn slim(&self, _pod_names: bool) -> Option<Pod> {
         Some(Pod::from_api(self))
     }
     fn apply(store: &mut Store, slim: Pod) {
         store.apply_pod(slim);
     }
-    fn delete(store: &mut Store, key: &Key) {
-        store.delete_pod(key);
+    fn delete(store: &mut Store, namespace: &str, name: &str) {
+        store.delete_pod(namespace, name);
     }
-    fn keys(store: &Store) -> impl Iterator<Item = Key> + '_ {
-        store.pod_keys()
+    fn sweep(store: &mut Store, keep: &HashSet<u64>) {
+        store.sweep_pods(keep);
     }
-}
-
-fn key_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> Key {
-    (
-        Arc::from(meta.namespace.as_deref().unwrap_or("")),
-        Arc::from(meta.name.as_deref().unwrap_or("")),
-    )
 }

@@ -54,6 +54,7 @@ impl Service for Watcher {
             namespace_labels: self.config.namespace_labels.clone(),
             endpoints: !self.config.noendpoints,
             pods: self.config.pods == PodMode::Verified,
+            pod_names: self.config.endpoint_pod_names,
         };
         let (index, synced, mut phase) = (self.index.clone(), self.synced.clone(), ctx.phase.clone());
         let seeded = self.seeded;

@@ -1,18 +1,24 @@
-//! Benchmark fixture: a test API server holding N services with their EndpointSlices, plus the
-//! same names as a dnsperf query file and a Knot zone file. Runs until killed.
+//! Benchmark fixture: a test API server holding N services with their EndpointSlices (and
+//! optionally pods), plus the same names as a dnsperf query file and a Knot zone file. Runs
+//! until killed, taking commands on standard input, one per line:
 //!
-//! Usage: k8s-fixture N DIR  (writes DIR/kubeconfig, DIR/queries.txt, DIR/cluster.local.zone)
+//! - `compact`: forget history, so every watch gets 410 Gone and relists;
+//! - `add NAME IP`: a new service NAME in namespace `bench` with cluster IP IP.
+//!
+//! Usage: k8s-fixture N DIR [PODS]  (writes DIR/kubeconfig, DIR/queries.txt, DIR/cluster.local.zone)
 
 use std::fmt::Write as _;
+use std::io::BufRead;
 use std::net::Ipv4Addr;
 
-use testkit::apiserver::{endpoint_slice, namespace, service};
+use testkit::apiserver::{endpoint_slice, namespace, pod, service};
 use testkit::{FakeApiServer, TempDir};
 
 fn main() {
     let mut args = std::env::args().skip(1);
     let n: u32 = args.next().and_then(|a| a.parse().ok()).unwrap_or(10_000);
     let dir = std::path::PathBuf::from(args.next().unwrap_or_else(|| ".".into()));
+    let pods: u32 = args.next().and_then(|a| a.parse().ok()).unwrap_or(0);
     let api = FakeApiServer::start();
     api.apply(namespace("default"));
     api.apply(namespace("bench"));
@@ -22,13 +28,17 @@ fn main() {
             "$ORIGIN cluster.local.\n$TTL 5\n@ SOA ns.dns.cluster.local. hostmaster.cluster.local. 1 7200 1800 86400 5\n@ NS ns.dns.cluster.local.\nns.dns A 127.0.0.1\n",
         ),
     );
+    let offset = |base: Ipv4Addr, k: u32| Ipv4Addr::from(u32::from(base) + k).to_string();
+    let mut objects = Vec::with_capacity(2 * n as usize);
     for i in 0..n {
-        let ip = Ipv4Addr::from(u32::from(Ipv4Addr::new(10, 96, 0, 0)) + 10 + i);
-        let pod = |k: u32| Ipv4Addr::from(u32::from(Ipv4Addr::new(10, 244, 0, 0)) + 2 * i + k).to_string();
+        let ip = offset(Ipv4Addr::new(10, 96, 0, 0), 10 + i);
         let name = format!("svc-{i}");
-        api.apply(service("bench", &name, &ip.to_string(), &[("http", "TCP", 80)]));
-        let (a, b) = (pod(0), pod(1));
-        api.apply(endpoint_slice(
+        objects.push(service("bench", &name, &ip, &[("http", "TCP", 80)]));
+        let (a, b) = (
+            offset(Ipv4Addr::new(10, 64, 0, 0), 2 * i),
+            offset(Ipv4Addr::new(10, 64, 0, 0), 2 * i + 1),
+        );
+        objects.push(endpoint_slice(
             "bench",
             &format!("{name}-x"),
             &name,
@@ -38,13 +48,25 @@ fn main() {
         let _ = writeln!(queries, "{name}.bench.svc.cluster.local A");
         let _ = writeln!(zone, "{name}.bench.svc A {ip}");
     }
+    api.apply_all(objects);
+    api.apply_all((0..pods).map(|i| {
+        let ip = offset(Ipv4Addr::new(10, 128, 0, 0), i);
+        pod("bench", &format!("pod-{i}"), &ip, "Running")
+    }));
     // Keep the kubeconfig where the benchmark looks for it: a TempDir would remove it on exit.
     let scratch = TempDir::new("fixture");
     let kubeconfig = api.kubeconfig(&scratch);
     std::fs::copy(&kubeconfig, dir.join("kubeconfig")).expect("kubeconfig");
     std::fs::write(dir.join("queries.txt"), queries).expect("queries");
     std::fs::write(dir.join("cluster.local.zone"), zone).expect("zone");
-    println!("ready {} services at {}", n, api.url());
+    println!("ready {n} services, {pods} pods at {}", api.url());
+    for line in std::io::stdin().lock().lines().map_while(Result::ok) {
+        match line.split_whitespace().collect::<Vec<_>>().as_slice() {
+            ["compact"] => api.compact(),
+            ["add", name, ip] => api.apply(service("bench", name, ip, &[("http", "TCP", 80)])),
+            _ => eprintln!("unknown command {line:?}"),
+        }
+    }
     loop {
         std::thread::park();
     }
