@@ -88,7 +88,7 @@ impl QueryPath {
     /// The replies to what a TCP connection sent, split into length-prefixed messages as the
     /// TCP server splits them.
     pub fn tcp(&self, stream: &[u8]) -> Vec<Vec<u8>> {
-        let mut buf = stream.to_vec();
+        let mut buf = bytes::BytesMut::from(stream);
         let mut replies = Vec::new();
         while let Some(frame) = take_frame(&mut buf) {
             replies.extend(self.answer(frame, Protocol::Tcp));

@@ -54,24 +54,23 @@ const QUEUE: usize = 1024;
 /// it before every kind has been listed.
 pub async fn run(watch: Watch, index: Published, synced: Arc<AtomicBool>, seeded: bool) {
     let (tx, mut changes) = mpsc::channel::<Change>(QUEUE);
-    let labels = watch.labels.clone();
+    let (client, labels) = (&watch.client, &watch.labels);
+    // Dropped with this task (the plugin stopped): every informer ends with it.
     let mut tasks = tokio::task::JoinSet::new();
-    let informer = |labels: Option<String>, fields: Option<&str>| {
-        (watch.client.clone(), labels, fields.map(String::from))
-    };
-    let (c, l, f) = informer(labels.clone(), None);
-    tasks.spawn(Informer::<K8sService>::new(c, l, f).run(tx.clone(), Change::Services));
-    let (c, l, f) = informer(watch.namespace_labels.clone(), None);
-    tasks.spawn(Informer::<Namespace>::new(c, l, f).run(tx.clone(), Change::Namespaces));
+    tasks.spawn(
+        Informer::<K8sService>::new(client.clone(), labels.clone(), None).run(tx.clone(), Change::Services),
+    );
+    let namespaces = Informer::<Namespace>::new(client.clone(), watch.namespace_labels.clone(), None);
+    tasks.spawn(namespaces.run(tx.clone(), Change::Namespaces));
     let mut kinds = 2;
     if watch.endpoints {
-        let (c, l, f) = informer(labels.clone(), None);
-        tasks.spawn(Informer::<EndpointSlice>::new(c, l, f).run(tx.clone(), Change::Slices));
+        let slices = Informer::<EndpointSlice>::new(client.clone(), labels.clone(), None);
+        tasks.spawn(slices.run(tx.clone(), Change::Slices));
         kinds += 1;
     }
     if watch.pods {
-        let (c, l, f) = informer(labels, Some(LIVE_PODS));
-        tasks.spawn(Informer::<K8sPod>::new(c, l, f).run(tx.clone(), Change::Pods));
+        let pods = Informer::<K8sPod>::new(client.clone(), labels.clone(), Some(LIVE_PODS.into()));
+        tasks.spawn(pods.run(tx.clone(), Change::Pods));
         kinds += 1;
     }
     drop(tx);
