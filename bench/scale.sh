@@ -8,13 +8,15 @@
 #   relist peak   the resident peak while a 410 forces every kind to be listed again, over the
 #                 steady figure (VmHWM, reset before the relist)
 #   new after 410 a service added with the 410 until it resolves
-#   cpu us/q      clusterdns's CPU per query with dnsperf sending 10,000 QPS of all N names
+#   cpu us/q      clusterdns's CPU per query with dnsperf sending 10,000 QPS of all N names, the
+#                 median of ROUNDS runs of DUR seconds (one run varies by up to a quarter here)
 # A last row adds 150,000 pods with `pods verified` to 10,000 services.
-#   SIZES="1000 10000 50000 100000" PODS=150000 DUR=10 bash bench/scale.sh
+#   SIZES="1000 10000 50000 100000" PODS=150000 DUR=5 ROUNDS=5 bash bench/scale.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZES=${SIZES:-1000 10000 50000 100000}
-DUR=${DUR:-10}
+DUR=${DUR:-5}
+ROUNDS=${ROUNDS:-5}
 PODS=${PODS:-150000}
 
 command -v dnsperf >/dev/null && command -v dig >/dev/null ||
@@ -32,13 +34,14 @@ since() { python3 -c "print(round($(now)-$1,3))"; }
 # answers PORT NAME: until NAME resolves (polling every 5 ms)
 answers() { until dig +short +time=1 +tries=1 @127.0.0.1 -p "$1" "$2" 2>/dev/null | grep -q '^[0-9]'; do sleep 0.005; done; }
 
-srow() { printf '%-22s %14s %8s %10s %12s %16s %9s\n' "$@"; }
+srow() { printf '%-22s %14s %8s %10s %12s %16s %18s\n' "$@"; }
 srow "services" "first answer s" "rss MB" "MB/1k svc" "relist peak" "new after 410 s" "cpu us/q"
 # size N PODS OPTIONS: one row
 size() {
     local n=$1 pods=$2 options=$3 dir="$WORK/$1-$2"
     mkdir -p "$dir"; mkfifo "$dir/ctl"
-    target/release/k8s-fixture "$n" "$dir" "$pods" <"$dir/ctl" >"$dir/fixture.log" 2>&1 &
+    # The API server shares dnsperf's core, off the server's.
+    taskset -c 1 target/release/k8s-fixture "$n" "$dir" "$pods" <"$dir/ctl" >"$dir/fixture.log" 2>&1 &
     local fixture=$!; PIDS+=($fixture)
     exec 3>"$dir/ctl"
     for _ in $(seq 3000); do grep -q ready "$dir/fixture.log" 2>/dev/null && break; sleep 0.1; done
@@ -61,7 +64,12 @@ size() {
     local late; late=$(since "$t410")
     sleep 3
     local peak; peak=$(hwm_mb "$cd")
-    read -r _ _ us <<<"$(fixed "$cd" "$p" "$dir/queries.txt" 10000)"
+    local runs=() us
+    for _ in $(seq "$ROUNDS"); do
+        read -r _ _ us <<<"$(fixed "$cd" "$p" "$dir/queries.txt" 10000)"
+        runs+=("$us")
+    done
+    us=$(python3 -c "import statistics,sys; v=[float(x) for x in sys.argv[1:]]; print(f'{statistics.median(v):.1f} ({min(v):.1f}-{max(v):.1f})')" "${runs[@]}")
     confined "$cd" 0 clusterdns
     local label="$n"; [ "$pods" -gt 0 ] && label="$n + $pods pods"
     srow "$label" "$first" "$rss" "$(python3 -c "print(round($rss*1000/$n,2))")" \
