@@ -3,7 +3,8 @@
 //! until killed, taking commands on standard input, one per line:
 //!
 //! - `compact`: forget history, so every watch gets 410 Gone and relists;
-//! - `add NAME IP`: a new service NAME in namespace `bench` with cluster IP IP.
+//! - `add NAME IP`: a new service NAME in namespace `bench` with cluster IP IP;
+//! - `outage on` / `outage off`: every request answered 503, watches dropped, or not.
 //!
 //! Usage: k8s-fixture N DIR [PODS]  (writes DIR/kubeconfig, DIR/queries.txt, DIR/cluster.local.zone)
 
@@ -64,6 +65,7 @@ fn main() {
         match line.split_whitespace().collect::<Vec<_>>().as_slice() {
             ["compact"] => api.compact(),
             ["add", name, ip] => api.apply(service("bench", name, ip, &[("http", "TCP", 80)])),
+            ["outage", on] => api.set_outage(*on == "on"),
             _ => eprintln!("unknown command {line:?}"),
         }
     }
