@@ -129,6 +129,9 @@ impl Heritage {
 #[derive(Clone)]
 struct Built {
     input: String,
+    /// The input as known before the block's setups run (`bind`'s tokens for its addresses):
+    /// what a directive linked to this one compares.
+    link_input: String,
     output: SetupOutput,
 }
 
@@ -143,6 +146,38 @@ fn setup_input(info: &BlockInfo, tokens: &corefile::DirectiveTokens) -> String {
         input.push(if t.quoted { '\u{1}' } else { '\0' });
     }
     input
+}
+
+/// A directive's input before any setup of its block ran: its own, with the `bind` tokens
+/// standing for the addresses `bind` will set.
+fn link_input(info: &BlockInfo, block: &ServerBlock, tokens: &corefile::DirectiveTokens) -> String {
+    let mut input = setup_input(info, tokens);
+    if let Some(bind) = block.directive("bind") {
+        input.push_str(&setup_input(info, bind));
+    }
+    input
+}
+
+/// Links every setup of a block to what the directives it asked for offer, as CoreDNS's
+/// `OnStartup` does (k8s_external: "kubernetes plugin not loaded").
+fn link_block(made: &[(&'static str, SetupOutput)], errors: &mut Vec<String>) {
+    for (name, out) in made {
+        for link in &out.links {
+            match made.iter().find(|(d, _)| *d == link.directive) {
+                Some((_, offering)) if !link.fill(&offering.provides) => {
+                    errors.push(format!(
+                        "plugin/{name}: {} does not implement the {} interface",
+                        link.directive, link.interface
+                    ));
+                }
+                Some(_) => {}
+                None if link.required => {
+                    errors.push(format!("plugin/{name}: {} plugin not loaded", link.directive));
+                }
+                None => {}
+            }
+        }
+    }
 }
 
 /// Everything needed to start serving a Corefile.
@@ -208,6 +243,16 @@ pub fn assemble(blocks: &[ServerBlock], default_port: u16, previous: &Heritage) 
         let mut handlers = Vec::new();
         let mut bind = Vec::new();
         let mut reports_readiness = false;
+        // Every directive's input before any is set up: a setup linked to another directive is
+        // kept only if that one is kept too, and linked ones may come later in the order.
+        let mut inputs: HashMap<&str, String> = HashMap::new();
+        let mut made: Vec<(&'static str, SetupOutput)> = Vec::new();
+        for directive in DIRECTIVES {
+            let Some(tokens) = block.directive(directive.name) else {
+                continue;
+            };
+            inputs.insert(directive.name, link_input(&info, block, tokens));
+        }
         for directive in DIRECTIVES {
             let Some(tokens) = block.directive(directive.name) else {
                 continue;
@@ -222,8 +267,18 @@ pub fn assemble(blocks: &[ServerBlock], default_port: u16, previous: &Heritage) 
             };
             let input = setup_input(&info, tokens);
             let before = previous.0.get(&(identity.clone(), directive.name));
+            let kept = |built: &Built| {
+                built.input == input
+                    && built.output.links.iter().all(|l| {
+                        let was = previous
+                            .0
+                            .iter()
+                            .find(|((id, d), _)| *id == identity && *d == l.directive);
+                        was.map(|(_, b)| &b.link_input) == inputs.get(l.directive.as_str())
+                    })
+            };
             let out = match before {
-                Some(built) if built.input == input => built.output.clone(),
+                Some(built) if kept(built) => built.output.clone(),
                 _ => {
                     let mut s = Setup::new(&info, tokens.dispenser()).replacing(before.map(|b| &b.output));
                     if let Err(e) = setup(&mut s) {
@@ -237,9 +292,11 @@ pub fn assemble(blocks: &[ServerBlock], default_port: u16, previous: &Heritage) 
                 (identity.clone(), directive.name),
                 Built {
                     input,
+                    link_input: inputs.get(directive.name).cloned().unwrap_or_default(),
                     output: out.clone(),
                 },
             );
+            made.push((directive.name, out.clone()));
             handlers.extend(out.handlers);
             bind.extend(out.bind);
             info.bind.clone_from(&bind);
@@ -251,6 +308,7 @@ pub fn assemble(blocks: &[ServerBlock], default_port: u16, previous: &Heritage) 
                 }
             }
         }
+        link_block(&made, &mut errors);
         if reports_readiness {
             reporting.extend(handlers.iter().cloned());
         }
@@ -421,13 +479,50 @@ mod tests {
     }
 
     #[test]
+    fn links_follow_what_they_link_to_across_reloads() {
+        let build = |text: &str, previous: &Heritage| {
+            let blocks = corefile::parse("Corefile", text, &crate::registry::names()).expect("parses");
+            assemble(&blocks, 53, previous)
+        };
+        let k8s = |opts: &str| {
+            format!(
+                ". {{\n autopath @kubernetes\n k8s_external example.org\n hosts {{\n  10.0.0.1 a.example\n }}\n \
+                 kubernetes cluster.local {{\n  endpoint http://127.0.0.1:1\n  {opts}\n }}\n}}"
+            )
+        };
+        let first = build(&k8s("pods verified"), &Heritage::default()).expect("plan");
+        let same = |a: &Plan, b: &Plan, d: &str| Arc::ptr_eq(&handler_of(a, d), &handler_of(b, d));
+        // kubernetes unchanged: what links to it is kept with it.
+        let second = build(&k8s("pods verified").replace("10.0.0.1", "10.0.0.2"), &first.heritage).expect("plan");
+        for d in ["autopath", "k8s_external", "kubernetes"] {
+            assert!(same(&first, &second, d), "{d}");
+        }
+        assert!(!same(&first, &second, "hosts"));
+        // kubernetes changed: set up again, and so is everything linked to it.
+        let third = build(&k8s("pods verified\n  ttl 30"), &second.heritage).expect("plan");
+        for d in ["autopath", "k8s_external", "kubernetes"] {
+            assert!(!same(&second, &third, d), "{d}");
+        }
+        // k8s_external needs kubernetes in its block; autopath without its plugin does nothing;
+        // a plugin that offers no search path is an error.
+        let errs = build(". {\n autopath @kubernetes\n k8s_external example.org\n whoami\n}", &Heritage::default())
+            .err()
+            .expect("errors");
+        assert_eq!(errs, ["plugin/k8s_external: kubernetes plugin not loaded"]);
+        let errs = build(". {\n autopath @forward\n forward . 127.0.0.1\n}", &Heritage::default())
+            .err()
+            .expect("errors");
+        assert_eq!(errs, ["plugin/autopath: forward does not implement the AutoPather interface"]);
+    }
+
+    #[test]
     fn errors_are_all_reported_with_locations() {
-        let errs = plan("a.org {\n whoami\n}\na.org {\n log\n}\n. {\n autopath @kubernetes\n health 80\n}\ntls://.:853 {\n whoami\n}")
+        let errs = plan("a.org {\n whoami\n}\na.org {\n log\n}\n. {\n template IN A example.org\n health 80\n}\ntls://.:853 {\n whoami\n}")
             .err()
             .expect("errors");
         let want = [
             "Corefile:4 - Error during parsing: cannot serve dns://a.org.:53 - it is already defined",
-            "plugin/autopath: Corefile:8 - Error during parsing: directive 'autopath' is not supported by clusterdns yet",
+            "plugin/template: Corefile:8 - Error during parsing: directive 'template' is not supported by clusterdns yet",
             "plugin/health: address 80: missing port in address",
             "Corefile:11 - Error during parsing: transport 'tls://' is not supported by clusterdns yet (only dns://)",
         ];

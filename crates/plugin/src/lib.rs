@@ -4,6 +4,7 @@
 //! the server block's chain. Handlers run in the fixed directive order; each answers or calls
 //! [`Next`], and may change what comes back up.
 
+mod atoi;
 pub mod clog;
 pub mod connections;
 mod duration;
@@ -11,20 +12,26 @@ mod error;
 mod fallthrough;
 mod handler;
 pub mod http;
+mod interfaces;
+mod link;
 pub mod listen;
 pub mod metrics;
 mod request;
+pub mod resolv;
 pub mod response;
 mod setup;
 pub mod size;
 mod zones;
 
+pub use atoi::atoi;
 pub use corefile::{Dispenser, Error as ParseError};
 pub use duration::{format_duration, parse_duration};
 pub use error::{PluginError, SetupError};
 pub use fallthrough::{Fallthrough, address_from_reverse};
 pub use handler::{Chain, DetachedNext, Handler, Next, Reply};
 pub use hickory_proto as proto;
+pub use interfaces::{AutoPather, ExternalHost, ExternalService, Externaler};
+pub use link::{Link, Linked, Provided};
 pub use request::{Lookup, LookupCount, Request, Transport, is_ipv4_family};
 pub use setup::{
     BlockInfo, Phase, Readiness, Service, ServiceContext, Setup, SetupOutput, parse_no_args, spawn_every,

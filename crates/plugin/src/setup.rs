@@ -10,6 +10,7 @@ use corefile::Dispenser;
 use tokio::sync::watch;
 
 use crate::handler::Handler;
+use crate::link::{Link, Linked, Provided};
 
 /// The server block a directive sits in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,6 +117,10 @@ pub struct SetupOutput {
     pub reports_readiness: bool,
     /// State a changed setup of the same directive may take over after a reload.
     pub carried: Option<Arc<dyn Any + Send + Sync>>,
+    /// What this directive offers the others of its block.
+    pub provides: Vec<Provided>,
+    /// The directives of the block this one is linked to.
+    pub links: Vec<Link>,
 }
 
 impl<'a> Setup<'a> {
@@ -173,6 +178,25 @@ impl<'a> Setup<'a> {
     /// Counts this block's plugins in `/ready` (the `ready` directive does this).
     pub fn report_readiness(&mut self) {
         self.out.reports_readiness = true;
+    }
+
+    /// Offers `value` to the other directives of the block (kubernetes offers its index as an
+    /// `Arc<dyn AutoPather>` and an `Arc<dyn Externaler>`).
+    pub fn provide<T: ?Sized + Send + Sync + 'static>(&mut self, value: Arc<T>) {
+        self.out.provides.push(Arc::new(value));
+    }
+
+    /// Links to the `T` that `directive` offers in this block, once every setup of the block
+    /// has run. With `required`, a block without `directive` fails to start.
+    pub fn link<T: ?Sized + Send + Sync + 'static>(
+        &mut self,
+        directive: &str,
+        interface: &'static str,
+        required: bool,
+    ) -> Linked<T> {
+        let (link, linked) = Link::new(directive, interface, required);
+        self.out.links.push(link);
+        linked
     }
 
     /// What the setup asked for.

@@ -239,8 +239,7 @@ pub fn parse(d: &mut Dispenser, block_zones: &[String]) -> Result<Config, SetupE
 }
 
 fn atoi(s: &str) -> Result<i64, SetupError> {
-    s.parse()
-        .map_err(|_| SetupError::Other(format!("strconv.Atoi: parsing {s:?}: invalid syntax")))
+    clusterdns_plugin::atoi(s).map_err(SetupError::Other)
 }
 
 #[cfg(test)]

@@ -98,6 +98,7 @@ pub struct Service {
     #[serde(deserialize_with = "slim_meta", default)]
     pub metadata: Box<ObjectMeta>,
     pub spec: Option<ServiceSpec>,
+    pub status: Option<ServiceStatus>,
 }
 resource_as!(Service, core::Service);
 
@@ -115,6 +116,27 @@ pub struct ServiceSpec {
     /// Whether `selector` has any entry; its labels are not kept.
     #[serde(rename = "selector", default, deserialize_with = "non_empty_map")]
     pub has_selector: bool,
+    #[serde(rename = "externalIPs")]
+    pub external_ips: Option<Vec<String>>,
+}
+
+/// A Service's status: only its load balancer's addresses (k8s_external).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceStatus {
+    pub load_balancer: Option<LoadBalancerStatus>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct LoadBalancerStatus {
+    pub ingress: Option<Vec<LoadBalancerIngress>>,
+}
+
+/// One load balancer address: an IP (MetalLB), or a host name (cloud load balancers).
+#[derive(Clone, Debug, Deserialize)]
+pub struct LoadBalancerIngress {
+    pub ip: Option<String>,
+    pub hostname: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -10,6 +10,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
 
+use clusterdns_plugin::ExternalHost;
+
 use crate::objects::{Pod, Service, Slice};
 use crate::shards::{Keyed, Shards};
 
@@ -57,8 +59,13 @@ pub struct Snapshot {
     namespaces: Arc<HashSet<Arc<str>, foldhash::fast::RandomState>>,
     /// Pod IPs and the pods that have them (`pods verified`).
     pods: Shards<ByIp<PodsAt>>,
+    /// The services with each external address, for k8s_external's PTRs.
+    external_ips: Shards<ByIp<Holders>>,
     /// Unix time of the last change: the SOA serial.
     pub serial: u32,
+    /// Unix time external addresses last changed (0 until one did): k8s_external's SOA serial,
+    /// bumped as CoreDNS's `serviceModified` says (external addresses or ports changed).
+    pub external_serial: u32,
 }
 
 impl<T: Clone + Keyed> std::fmt::Debug for Shards<T> {
@@ -97,8 +104,25 @@ impl Snapshot {
         find_ip(&self.endpoint_ips, ip).map_or(&[], Holders::keys)
     }
 
+    /// The services with `ip` among their external addresses.
+    pub fn external_holders(&self, ip: &IpAddr) -> &[Key] {
+        find_ip(&self.external_ips, ip).map_or(&[], Holders::keys)
+    }
+
+    /// Every service, for k8s_external's NS addresses.
+    pub fn services_iter(&self) -> impl Iterator<Item = &Arc<Service>> {
+        self.services.iter().filter_map(|e| e.1.service.as_ref())
+    }
+
     pub fn has_namespace(&self, namespace: &str) -> bool {
         self.namespaces.contains(namespace)
+    }
+
+    /// The namespace of the first pod with `ip` (autopath: the client's namespace).
+    pub fn pod_namespace(&self, ip: &IpAddr) -> Option<&Arc<str>> {
+        find_ip(&self.pods, ip)
+            .and_then(|at| at.pods().first())
+            .map(|(_, ns)| ns)
     }
 
     /// Whether a running pod of `namespace` (compared without case) has `ip`.
@@ -301,7 +325,12 @@ impl Store {
             s.name = e.0.1.clone();
         }
         let k = key(&s.namespace, &s.name);
-        self.delete_service(&k.0, &k.1);
+        let old = self.remove_service(&k.0, &k.1);
+        let old_external = old.as_ref().map_or(&[][..], |o| &o.external);
+        if old_external != &s.external[..] || old.as_ref().is_some_and(|o| o.ports != s.ports) {
+            self.set_external(&k, old_external, &s.external);
+            self.snap.external_serial = now();
+        }
         if let crate::objects::ServiceKind::ClusterIp(ips) = &s.kind {
             for ip in ips {
                 if self.snap.cluster_ip(ip).is_none() {
@@ -316,18 +345,49 @@ impl Store {
     }
 
     pub fn delete_service(&mut self, namespace: &str, name: &str) {
-        let Some(k) = self
+        if let Some(old) = self.remove_service(namespace, name)
+            && !old.external.is_empty()
+        {
+            self.set_external(&key(&old.namespace, &old.name), &old.external, &[]);
+            self.snap.external_serial = now();
+        }
+    }
+
+    /// Files `k` under the IPs of `new` instead of those of `old` in the external index.
+    fn set_external(&mut self, k: &Key, old: &[ExternalHost], new: &[ExternalHost]) {
+        let ips = |hosts: &[ExternalHost]| -> Vec<IpAddr> {
+            hosts
+                .iter()
+                .filter_map(|h| match h {
+                    ExternalHost::Ip(ip) => Some(*ip),
+                    ExternalHost::Name(_) => None,
+                })
+                .collect()
+        };
+        let (old, new) = (ips(old), ips(new));
+        for ip in old.iter().filter(|ip| !new.contains(ip)) {
+            let mut keys = self.snap.external_holders(ip).to_vec();
+            keys.retain(|h| h != k);
+            set_ip(&mut self.snap.external_ips, *ip, Holders::of(keys));
+        }
+        for ip in new.iter().filter(|ip| !old.contains(ip)) {
+            let mut keys = self.snap.external_holders(ip).to_vec();
+            if !keys.contains(k) {
+                keys.push(k.clone());
+            }
+            set_ip(&mut self.snap.external_ips, *ip, Holders::of(keys));
+        }
+    }
+
+    /// Takes a service out of the tables (not the external index), returning it.
+    fn remove_service(&mut self, namespace: &str, name: &str) -> Option<Arc<Service>> {
+        let k = self
             .snap
             .named(namespace, name)
             .and_then(|n| n.service.as_ref())
-            .map(|s| key(&s.namespace, &s.name))
-        else {
-            return;
-        };
+            .map(|s| key(&s.namespace, &s.name))?;
         let mut named = self.named(&k);
-        let Some(old) = named.service.take() else {
-            return;
-        };
+        let old = named.service.take()?;
         self.set_named(&k, named);
         if let crate::objects::ServiceKind::ClusterIp(ips) = &old.kind {
             for ip in ips {
@@ -337,6 +397,7 @@ impl Store {
             }
         }
         self.touched();
+        Some(old)
     }
 
     /// The hash of an object's (namespace, name), as this store files objects and a relist
@@ -594,6 +655,7 @@ mod tests {
             kind: ServiceKind::ClusterIp(vec![ip.parse().expect("ip")]),
             ports: ports(),
             has_selector: true,
+            external: Box::default(),
         }
     }
 

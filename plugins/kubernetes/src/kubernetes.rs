@@ -39,7 +39,7 @@ struct Entry {
     key: String,
     host: Host,
     port: i32,
-    ttl: u32,
+    pub(crate) ttl: u32,
 }
 
 /// A name error (NXDOMAIN, or the next plugin with `fallthrough`).
@@ -65,18 +65,21 @@ impl From<NameError> for Unanswered {
 /// The handler.
 pub struct Kubernetes {
     /// Each zone with its lower-case text, made once rather than per query.
-    zones: Vec<(Name, String)>,
-    primary: String,
-    pods: PodMode,
-    endpoint_pod_names: bool,
-    ttl: u32,
+    pub(crate) zones: Vec<(Name, String)>,
+    pub(crate) primary: String,
+    pub(crate) pods: PodMode,
+    pub(crate) endpoint_pod_names: bool,
+    pub(crate) ttl: u32,
     ignore_empty_service: bool,
     fallthrough: Fallthrough,
-    namespaces: BTreeSet<String>,
-    index: Published,
+    pub(crate) namespaces: BTreeSet<String>,
+    pub(crate) index: Published,
     synced: Arc<AtomicBool>,
     /// The server's own non-loopback addresses, for NS records.
-    local_ips: Vec<IpAddr>,
+    pub(crate) local_ips: Vec<IpAddr>,
+    /// The search list of the server's own /etc/resolv.conf, which autopath tries after the
+    /// cluster's (CoreDNS's `autoPathSearch`).
+    pub(crate) autopath_search: Vec<String>,
 }
 
 impl Kubernetes {
@@ -97,11 +100,26 @@ impl Kubernetes {
             index,
             synced,
             local_ips,
+            autopath_search: Vec::new(),
         }
     }
 
+    /// With the search list autopath tries after the cluster's.
+    pub fn with_autopath_search(mut self, search: Vec<String>) -> Self {
+        self.autopath_search = search;
+        self
+    }
+
+    /// The configured zone `lower` (a lower-case name) is in, the longest if several.
+    pub(crate) fn zone_of(&self, lower: &str) -> Option<&(Name, String)> {
+        self.zones
+            .iter()
+            .filter(|(_, z)| text_in_zone(lower, z))
+            .max_by_key(|(z, _)| z.num_labels())
+    }
+
     /// CoreDNS's `namespaceExposed`: allowed by `namespaces`, and existing.
-    fn exposed(&self, snap: &Snapshot, namespace: &str) -> bool {
+    pub(crate) fn exposed(&self, snap: &Snapshot, namespace: &str) -> bool {
         (self.namespaces.is_empty() || self.namespaces.contains(namespace)) && snap.has_namespace(namespace)
     }
 
@@ -550,12 +568,7 @@ impl Handler for Kubernetes {
         // Matched on the lower-cased text every query needs anyway (a label walk per zone costs
         // more than the suffix compare).
         let lower = lowercase_ascii(&qname);
-        let Some((configured, configured_lower)) = self
-            .zones
-            .iter()
-            .filter(|(_, z)| text_in_zone(&lower, z))
-            .max_by_key(|(z, _)| z.num_labels())
-        else {
+        let Some((configured, configured_lower)) = self.zone_of(&lower) else {
             return next.run(req).await;
         };
         // The zone keeps the query's case in what is answered (CoreDNS: "maintain case").

@@ -2,7 +2,9 @@
 //! CoreDNS's kubernetes plugin does.
 
 mod api;
+mod autopath;
 mod client;
+mod external;
 mod index;
 mod informer;
 mod kubernetes;

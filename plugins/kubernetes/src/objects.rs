@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::api::{
     EndpointSlice as K8sEndpointSlice, Namespace as K8sNamespace, Pod as K8sPod, Service as K8sService,
 };
-use clusterdns_plugin::clog;
+use clusterdns_plugin::{ExternalHost, clog};
 
 /// The label that ties an EndpointSlice to its Service.
 pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
@@ -52,6 +52,9 @@ pub struct Service {
     pub ports: Arc<[Port]>,
     /// Whether the service selects pods (for the programming-duration metric's label).
     pub has_selector: bool,
+    /// `spec.externalIPs`, then each load balancer ingress's IP, else its host name, in
+    /// CoreDNS's order (k8s_external answers them). Empty for nearly every service.
+    pub external: Box<[ExternalHost]>,
 }
 
 impl Service {
@@ -160,12 +163,35 @@ impl Service {
             }
             ServiceKind::ClusterIp(ips)
         };
+        let ingress = s
+            .status
+            .iter()
+            .filter_map(|st| st.load_balancer.as_ref())
+            .flat_map(|lb| lb.ingress.iter().flatten())
+            .filter_map(|i| {
+                i.ip.as_deref()
+                    .filter(|ip| !ip.is_empty())
+                    .or(i.hostname.as_deref())
+            });
+        let external = spec
+            .external_ips
+            .iter()
+            .flatten()
+            .map(String::as_str)
+            .chain(ingress)
+            .filter(|host| !host.is_empty())
+            .map(|host| match host.parse() {
+                Ok(ip) => ExternalHost::Ip(ip),
+                Err(_) => ExternalHost::Name(host.to_string()),
+            })
+            .collect();
         Some(Service {
             namespace,
             name,
             kind,
             ports,
             has_selector: spec.has_selector,
+            external,
         })
     }
 }

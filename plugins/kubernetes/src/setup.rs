@@ -172,9 +172,7 @@ pub fn parse(d: &mut Dispenser, block_zones: &[String]) -> Result<Config, SetupE
                     let Some(t) = args.first() else {
                         return Err(d.arg_err().into());
                     };
-                    let t: i64 = t
-                        .parse()
-                        .map_err(|_| other(format!("strconv.Atoi: parsing {t:?}: invalid syntax")))?;
+                    let t = clusterdns_plugin::atoi(t).map_err(other)?;
                     if !(0..=3600).contains(&t) {
                         return Err(d.err(format!("ttl must be in range [0, 3600]: {t}")).into());
                     }
@@ -317,12 +315,17 @@ pub fn setup(s: &mut clusterdns_plugin::Setup<'_>) -> Result<(), SetupError> {
         .into_iter()
         .filter(|ip| !ip.is_loopback() && !ip.is_unspecified())
         .collect();
-    s.add_handler(Arc::new(crate::Kubernetes::new(
-        &config,
-        index.clone(),
-        synced.clone(),
-        local_ips,
-    )));
+    // The server's own search list, tried by autopath after the cluster's (CoreDNS reads it
+    // here too; a missing file means none).
+    let search =
+        clusterdns_plugin::resolv::search_list(std::path::Path::new("/etc/resolv.conf")).unwrap_or_default();
+    let handler = Arc::new(
+        crate::Kubernetes::new(&config, index.clone(), synced.clone(), local_ips)
+            .with_autopath_search(search),
+    );
+    s.add_handler(handler.clone());
+    s.provide::<dyn clusterdns_plugin::AutoPather>(handler.clone());
+    s.provide::<dyn clusterdns_plugin::Externaler>(handler);
     s.add_service(Arc::new(crate::watcher::Watcher::new(
         config, index, synced, seeded,
     )));

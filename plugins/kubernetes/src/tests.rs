@@ -29,6 +29,7 @@ fn svc(ns: &str, name: &str, kind: ServiceKind, ports: Vec<Port>) -> Service {
         kind,
         ports: ports.into(),
         has_selector: true,
+        external: Box::default(),
     }
 }
 
@@ -174,6 +175,18 @@ fn handler(options: &str, synced: bool, local_ips: &[&str]) -> Arc<dyn Handler> 
         Arc::new(AtomicBool::new(synced)),
         ips(local_ips),
     ))
+}
+
+/// A handler on `store`'s snapshot, with `options` in its block and `local_ips` as its own.
+pub(crate) fn handler_on(store: &Store, options: &str, local_ips: &[&str]) -> Kubernetes {
+    let corefile = format!("kubernetes cluster.local {{\n{options}\n}}");
+    let config = parse(&mut Dispenser::from_text(&corefile), &[".".into()]).expect("config");
+    Kubernetes::new(
+        &config,
+        Arc::new(ArcSwap::from_pointee(store.snapshot())),
+        Arc::new(AtomicBool::new(true)),
+        ips(local_ips),
+    )
 }
 
 /// A server lookup that knows one external name.
