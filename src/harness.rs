@@ -10,8 +10,8 @@ use crate::registry;
 use crate::server::tcp::take_frame;
 use crate::server::{Dispatcher, Heritage, Incoming, assemble};
 
-/// The chain queries run through: rewrite, cache, hosts, kubernetes (on an in-memory cluster)
-/// and whoami, as a cluster's Corefile has them.
+/// The chain queries run through: rewrite, cache, autopath, hosts, k8s_external, kubernetes
+/// (on an in-memory cluster) and whoami, as a cluster's Corefile has them.
 const COREFILE: &str = r#". {
     errors
     rewrite name suffix .alias.example. .default.svc.cluster.local.
@@ -19,10 +19,14 @@ const COREFILE: &str = r#". {
     rewrite edns0 local set 0xffee clusterdns
     loadbalance
     cache 30
+    autopath corp.internal @kubernetes
     hosts {
         10.5.0.1 steady.example
         fd00::1 steady.example
         fallthrough
+    }
+    k8s_external example.org 100.51.198.in-addr.arpa {
+        headless
     }
     kubernetes cluster.local in-addr.arpa ip6.arpa corp.internal {
         endpoint http://127.0.0.1:1
@@ -37,7 +41,8 @@ const COREFILE: &str = r#". {
 
 /// The in-memory cluster: a ClusterIP service (dual-stack), a headless one with named and
 /// unnamed endpoints, ExternalNames (inside the zone, outside it, and two naming each other),
-/// a pod.
+/// load balancers (an address, a host name) and externalIPs, the pod the harness's queries come
+/// from.
 const CLUSTER: &[&str] = &[
     r#"{"kind":"Namespace","metadata":{"name":"default"}}"#,
     r#"{"kind":"Namespace","metadata":{"name":"kube-system"}}"#,
@@ -49,6 +54,8 @@ const CLUSTER: &[&str] = &[
     r#"{"kind":"Service","metadata":{"name":"outside","namespace":"default"},"spec":{"type":"ExternalName","externalName":"steady.example"}}"#,
     r#"{"kind":"Service","metadata":{"name":"a","namespace":"default"},"spec":{"type":"ExternalName","externalName":"b.default.svc.corp.internal"}}"#,
     r#"{"kind":"Service","metadata":{"name":"b","namespace":"default"},"spec":{"type":"ExternalName","externalName":"a.default.svc.cluster.local"}}"#,
+    r#"{"kind":"Service","metadata":{"name":"lb","namespace":"default"},"spec":{"type":"LoadBalancer","clusterIP":"10.96.0.30","ports":[{"name":"http","protocol":"TCP","port":80},{"name":"https","protocol":"TCP","port":443}]},"status":{"loadBalancer":{"ingress":[{"ip":"198.51.100.10"},{"hostname":"lb.cloud.example"}]}}}"#,
+    r#"{"kind":"Service","metadata":{"name":"ext","namespace":"default"},"spec":{"clusterIP":"10.96.0.31","externalIPs":["198.51.100.20","2001:db8::20"]}}"#,
     r#"{"kind":"Pod","metadata":{"name":"p","namespace":"default"},"status":{"phase":"Running","podIP":"10.244.1.5"}}"#,
 ];
 

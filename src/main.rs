@@ -61,7 +61,7 @@ fn serve() -> ExitCode {
     };
     let port = cli.port.unwrap_or(53);
     if cli.validate {
-        return match load(&source, port) {
+        return match load(&source, port, true) {
             Ok((_, plan)) => {
                 println!(
                     "Corefile is valid: {} zone(s) on {} listener(s)",
@@ -78,7 +78,7 @@ fn serve() -> ExitCode {
             }
         };
     }
-    let (blocks, plan) = match load(&source, port) {
+    let (blocks, plan) = match load(&source, port, false) {
         Ok(loaded) => loaded,
         Err(errors) => {
             // CoreDNS stops at start-up on a bad Corefile; so do we, naming every problem.
@@ -102,16 +102,32 @@ fn serve() -> ExitCode {
     }
 }
 
-/// Parses the Corefile and sets up every plugin: no sockets yet.
-fn load(source: &Source, port: u16) -> Result<(Vec<corefile::ServerBlock>, server::Plan), Vec<String>> {
+/// Parses the Corefile and sets up every plugin: no sockets yet. A stray `}` at the end, which
+/// CoreDNS ignores, is a warning, or with `strict` (`-validate`) an error.
+fn load(
+    source: &Source,
+    port: u16,
+    strict: bool,
+) -> Result<(Vec<corefile::ServerBlock>, server::Plan), Vec<String>> {
     let known = registry::names();
-    let blocks = match source {
+    let mut blocks = match source {
         Source::File(path) => corefile::parse_file(path, &known),
         Source::Builtin => corefile::parse("<builtin>", builtin_corefile(), &known),
     }
     .map_err(|e| vec![e.to_string()])?;
-    let plan = server::assemble(&blocks, port, &server::Heritage::default())?;
-    Ok((blocks, plan))
+    let strays = corefile::take_stray_braces(&mut blocks);
+    if !strict {
+        for stray in &strays {
+            clusterdns_plugin::clog::warning(None, format_args!("{stray}"));
+        }
+    }
+    let plan = server::assemble(&blocks, port, &server::Heritage::default());
+    match plan {
+        Ok(plan) if !strict || strays.is_empty() => Ok((blocks, plan)),
+        Ok(_) => Err(strays),
+        Err(errors) if strict => Err(strays.into_iter().chain(errors).collect()),
+        Err(errors) => Err(errors),
+    }
 }
 
 /// The default Corefile, or CoreDNS's whoami one where there is no resolver to forward to.

@@ -75,12 +75,17 @@ impl Reloader {
         // The same content is not tried again; only a further edit is.
         let old = std::mem::replace(&mut self.hash, hash);
         clog::info(None, format_args!("Reloading"));
-        let result = match corefile::parse(&name, &text, &registry::names()) {
-            Err(e) => Err(e.to_string()),
-            Ok(blocks) => match assemble(&blocks, self.port, running.heritage()) {
-                Err(errors) => Err(errors.join("\n")),
-                Ok(plan) => running.apply(plan).await,
-            },
+        let assembled = corefile::parse(&name, &text, &registry::names())
+            .map_err(|e| e.to_string())
+            .and_then(|mut blocks| {
+                for stray in corefile::take_stray_braces(&mut blocks) {
+                    clog::warning(None, format_args!("{stray}"));
+                }
+                assemble(&blocks, self.port, running.heritage()).map_err(|errors| errors.join("\n"))
+            });
+        let result = match assembled {
+            Err(e) => Err(e),
+            Ok(plan) => running.apply(plan).await,
         };
         if let Err(e) = result {
             clog::error(

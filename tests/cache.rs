@@ -139,3 +139,28 @@ fn prefetch_refreshes_popular_entries_before_they_expire() {
     let r = udp(local(port), &query("hot.example.", RecordType::A, None));
     assert!(ttls(&r)[0] >= 9, "{:?}", ttls(&r));
 }
+
+#[test]
+fn referrals_are_cached_for_the_minimal_ttl_clamped_by_success_bounds() {
+    let up = FakeUpstream::start();
+    up.refer(
+        "sub.example.",
+        vec![rr("sub.example. 172800 NS ns1.sub.example.")],
+        vec![rr("ns1.sub.example. 172800 A 192.0.2.53")],
+    );
+    // CoreDNS 1.11.3: a delegation takes the 5 s minimal TTL, clamped by the success bounds,
+    // on every record of the authority and additional sections.
+    let (_s, port) = server("cache 30", &up);
+    let r = udp(local(port), &query("www.sub.example.", RecordType::A, None));
+    assert!(r.answers.is_empty() && r.metadata.response_code == ResponseCode::NoError);
+    assert_eq!(r.authorities.len(), 1);
+    assert_eq!((r.authorities[0].ttl, r.additionals[0].ttl), (5, 5));
+    // Cached: the upstream is asked once.
+    let r = udp(local(port), &query("www.sub.example.", RecordType::A, None));
+    assert_eq!(r.authorities.len(), 1);
+    assert_eq!(up.count("www.sub.example."), 1);
+    // A success MINTTL above 5 s raises it.
+    let (_s, port) = server("cache {\n  success 100 30 10\n }", &up);
+    let r = udp(local(port), &query("www.sub.example.", RecordType::A, None));
+    assert_eq!((r.authorities[0].ttl, r.additionals[0].ttl), (10, 10));
+}

@@ -383,6 +383,29 @@ fn udp_truncation_and_tcp_retry() {
     assert_eq!(r.answers.len(), 60);
 }
 
+/// A reply truncated to 512 bytes is compressed, as miekg's `Truncate` compresses it, and holds
+/// as many records as CoreDNS's: for an owner name of 30 bytes, 29 A records (12 + 34 + 29 × 16).
+#[test]
+fn truncated_replies_hold_as_many_records_as_coredns_fits() {
+    let port = free_port();
+    let dir = TempDir::new("truncation-count");
+    let owner = "a2345678901234567890.example.";
+    let lines: String = (0..60).map(|i| format!("10.0.2.{i} {owner}\n")).collect();
+    let file = dir.write("hosts", &lines);
+    let corefile = format!(
+        ".:{port} {{\n bind 127.0.0.1\n hosts {} {{\n  reload 0\n }}\n}}\n",
+        file.display()
+    );
+    let _server = Server::start(BIN, &corefile, port);
+    let bytes = query(owner, RecordType::A, None).to_vec().expect("encode");
+    let reply = testkit::udp_raw(local(port), &bytes, std::time::Duration::from_secs(2)).expect("reply");
+    assert!(reply.len() <= 512, "{} bytes", reply.len());
+    let r = hickory_proto::op::Message::from_vec(&reply).expect("decodes");
+    assert!(r.metadata.truncation);
+    assert_eq!(r.answers.len(), 29);
+    assert_eq!(reply.len(), 12 + 34 + 29 * 16);
+}
+
 /// TCP replies are written as CoreDNS writes them: uncompressed (it compresses only above 64 KiB),
 /// byte for byte the UDP reply to the same query.
 #[test]
@@ -422,4 +445,31 @@ fn embedded_default_validates() {
         .output()
         .expect("run");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// An extra `}` at the end: CoreDNS 1.11.3 starts without a word; we start and warn, naming the
+/// place, and `-validate` fails on it.
+#[test]
+fn a_stray_closing_brace_is_a_warning_at_start_and_an_error_in_validate() {
+    let (ok, out) = validate(".:53 {\n whoami\n}\n}\n");
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("Corefile:4 - Unexpected '}' because no matching opening brace"),
+        "{out}"
+    );
+    let port = free_port();
+    let server = Server::start(
+        BIN,
+        &format!(".:{port} {{\n bind 127.0.0.1\n whoami\n}}\n}}\n"),
+        port,
+    );
+    assert!(
+        server
+            .wait_for_line("[WARNING] ", std::time::Duration::from_secs(5))
+            .is_some_and(|l| l.contains("Corefile:5 - Unexpected '}'")),
+        "{:?}",
+        server.output()
+    );
+    let r = udp(local(port), &query("a.example.", RecordType::A, None));
+    assert_eq!(r.metadata.response_code, hickory_proto::op::ResponseCode::NoError);
 }

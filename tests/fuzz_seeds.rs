@@ -40,6 +40,18 @@ fn the_query_harness_answers_as_the_server_does() {
             .response_code,
         ResponseCode::ServFail
     );
+    // The harness's client is a pod of `default`: autopath (in corp.internal) finds a service
+    // under another search domain.
+    let r = ask("web.default.default.svc.corp.internal.", RecordType::A);
+    assert_eq!(r.answers.len(), 2, "{r:?}");
+    assert_eq!(r.answers[1].data.to_string(), "10.96.0.20");
+    // k8s_external: a load balancer's address, and the zone's SOA.
+    let r = ask("lb.default.example.org.", RecordType::A);
+    assert!(
+        r.answers.iter().any(|a| a.data.to_string() == "198.51.100.10"),
+        "{r:?}"
+    );
+    assert_eq!(ask("example.org.", RecordType::SOA).answers.len(), 1);
     // Two messages on one TCP stream, two replies.
     let one = query("db.default.svc.cluster.local.", RecordType::A, None)
         .to_vec()

@@ -493,7 +493,11 @@ mod tests {
         let first = build(&k8s("pods verified"), &Heritage::default()).expect("plan");
         let same = |a: &Plan, b: &Plan, d: &str| Arc::ptr_eq(&handler_of(a, d), &handler_of(b, d));
         // kubernetes unchanged: what links to it is kept with it.
-        let second = build(&k8s("pods verified").replace("10.0.0.1", "10.0.0.2"), &first.heritage).expect("plan");
+        let second = build(
+            &k8s("pods verified").replace("10.0.0.1", "10.0.0.2"),
+            &first.heritage,
+        )
+        .expect("plan");
         for d in ["autopath", "k8s_external", "kubernetes"] {
             assert!(same(&first, &second, d), "{d}");
         }
@@ -505,14 +509,23 @@ mod tests {
         }
         // k8s_external needs kubernetes in its block; autopath without its plugin does nothing;
         // a plugin that offers no search path is an error.
-        let errs = build(". {\n autopath @kubernetes\n k8s_external example.org\n whoami\n}", &Heritage::default())
-            .err()
-            .expect("errors");
+        let errs = build(
+            ". {\n autopath @kubernetes\n k8s_external example.org\n whoami\n}",
+            &Heritage::default(),
+        )
+        .err()
+        .expect("errors");
         assert_eq!(errs, ["plugin/k8s_external: kubernetes plugin not loaded"]);
-        let errs = build(". {\n autopath @forward\n forward . 127.0.0.1\n}", &Heritage::default())
-            .err()
-            .expect("errors");
-        assert_eq!(errs, ["plugin/autopath: forward does not implement the AutoPather interface"]);
+        let errs = build(
+            ". {\n autopath @forward\n forward . 127.0.0.1\n}",
+            &Heritage::default(),
+        )
+        .err()
+        .expect("errors");
+        assert_eq!(
+            errs,
+            ["plugin/autopath: forward does not implement the AutoPather interface"]
+        );
     }
 
     #[test]

@@ -10,10 +10,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
-use clusterdns_plugin::proto::op::Query;
 use clusterdns_plugin::proto::op::{
     Edns, Header, HeaderCounts, Message, MessageType, Metadata, OpCode, ResponseCode,
 };
+use clusterdns_plugin::proto::op::{LowerQuery, Query, emit_message_parts};
 use clusterdns_plugin::proto::rr::Name;
 use clusterdns_plugin::proto::rr::RecordType;
 use clusterdns_plugin::proto::rr::{DNSClass, Record};
@@ -298,7 +298,8 @@ impl Shaped {
         };
         let mut uncompressed = size <= limit;
         if !uncompressed && udp {
-            let fit = truncate::fit(question, &m, edns.as_ref(), udp_limit(wire));
+            let queries = wire.queries.queries().iter().map(LowerQuery::original);
+            let fit = truncate::fit(queries, &m, edns.as_ref(), udp_limit(wire));
             m.answers.truncate(fit.answers);
             m.authorities.truncate(fit.authorities);
             m.additionals.truncate(fit.additionals);
@@ -344,21 +345,36 @@ fn encode(wire: &WireRequest, answer: Answer) -> Vec<u8> {
             {
                 return bytes;
             }
-            let mut builder = MessageResponseBuilder::from_message_request(wire);
-            if let Some(e) = shaped.edns.as_ref() {
-                builder.edns(e);
-            }
+            // The question written from its parsed form, so that names compress against it as
+            // miekg compresses them (hickory-server's responder copies its bytes and registers
+            // name and type together, which no owner name matches).
+            // The records were fitted to `limit` (`truncate::fit`, the same layout); the encoder
+            // gets room to spare, since hickory writes a name in full before it compresses it.
+            // Should the reply still come out too big, it is encoded again within the limit.
             let m = &shaped.m;
-            emit(
-                builder.build(
-                    shaped.metadata,
-                    m.answers.iter(),
-                    m.authorities.iter(),
-                    [].iter(),
-                    m.additionals.iter(),
-                ),
-                limit,
-            )
+            let mut bytes = Vec::with_capacity(512);
+            for max in [u16::MAX, limit] {
+                bytes.clear();
+                let mut encoder = BinEncoder::new(&mut bytes);
+                encoder.set_max_size(max);
+                let emitted = emit_message_parts(
+                    &shaped.metadata,
+                    &mut wire.queries.queries().iter().map(LowerQuery::original),
+                    &mut m.answers.iter(),
+                    &mut m.authorities.iter(),
+                    &mut m.additionals.iter(),
+                    shaped.edns.as_ref(),
+                    None,
+                    &mut encoder,
+                );
+                if let Err(e) = emitted {
+                    return unencodable(shaped.metadata.id, &e);
+                }
+                if bytes.len() <= usize::from(limit) {
+                    break;
+                }
+            }
+            bytes
         }
         Answer::Error(rcode) => {
             let edns = reply_edns(wire.edns.as_ref(), None);
@@ -410,17 +426,23 @@ fn emit<'a>(
     let mut bytes = Vec::with_capacity(512);
     let mut encoder = BinEncoder::new(&mut bytes);
     encoder.set_max_size(limit);
-    if let Err(e) = response.destructive_emit(&mut encoder) {
-        clog::error(None, format_args!("encoding reply {id}: {e}"));
-        bytes.clear();
-        let mut metadata = Metadata::new(id, MessageType::Response, OpCode::Query);
-        metadata.response_code = ResponseCode::ServFail;
-        let header = Header {
-            metadata,
-            counts: HeaderCounts::default(),
-        };
-        let _ = header.emit(&mut BinEncoder::new(&mut bytes));
+    match response.destructive_emit(&mut encoder) {
+        Ok(_) => bytes,
+        Err(e) => unencodable(id, &e),
     }
+}
+
+/// A bare SERVFAIL for reply `id`, which could not be encoded (logged).
+fn unencodable(id: u16, e: &dyn std::fmt::Display) -> Vec<u8> {
+    clog::error(None, format_args!("encoding reply {id}: {e}"));
+    let mut bytes = Vec::with_capacity(clusterdns_plugin::size::HEADER);
+    let mut metadata = Metadata::new(id, MessageType::Response, OpCode::Query);
+    metadata.response_code = ResponseCode::ServFail;
+    let header = Header {
+        metadata,
+        counts: HeaderCounts::default(),
+    };
+    let _ = header.emit(&mut BinEncoder::new(&mut bytes));
     bytes
 }
 

@@ -3,10 +3,9 @@
 //! truncated answer carries no authority or glue. hickory's encoder would go on filling the
 //! later sections, which CoreDNS does not.
 
-use clusterdns_plugin::proto::ProtoError;
-use clusterdns_plugin::proto::op::{Edns, Message};
+use clusterdns_plugin::proto::op::{Edns, Message, Query};
 use clusterdns_plugin::proto::rr::Record;
-use clusterdns_plugin::proto::serialize::binary::BinEncoder;
+use clusterdns_plugin::proto::serialize::binary::{BinEncodable, BinEncoder};
 use clusterdns_plugin::size::{HEADER, opt_len, records_len};
 
 /// How many records of each section fit, and whether any were left out.
@@ -25,20 +24,30 @@ pub fn upper_bound(question: &[u8], m: &Message, edns: Option<&Edns>) -> usize {
 }
 
 /// Which records fit in `limit` bytes, miekg's way: the OPT record's room is kept first, then
-/// answers, authorities and additionals are added in order until one does not fit. The question
-/// is laid out as hickory's responder lays it out, so the count matches what it sends.
-pub fn fit(question: &[u8], m: &Message, edns: Option<&Edns>, limit: u16) -> Fit {
+/// answers, authorities and additionals are added in order until one does not fit, names
+/// compressed against the question and every name before them (as miekg compresses a reply it
+/// truncates). The dispatcher's encoder lays the reply out the same way, so the count is what
+/// it sends.
+pub fn fit<'q>(
+    queries: impl Iterator<Item = &'q Query>,
+    m: &Message,
+    edns: Option<&Edns>,
+    limit: u16,
+) -> Fit {
     let room = usize::from(limit.max(512)).saturating_sub(edns.map_or(0, opt_len));
-    let mut buf = Vec::with_capacity(room);
+    // No maximum on the encoder: hickory writes a name out in full before it finds the pointer
+    // that replaces it, so a record that fits once compressed could fail to go in. Each record
+    // is measured after it is written instead.
+    let mut buf = Vec::with_capacity(room + 256);
     let mut enc = BinEncoder::new(&mut buf);
-    enc.set_max_size(u16::try_from(room).unwrap_or(u16::MAX));
     let all = Fit {
         answers: m.answers.len(),
         authorities: m.authorities.len(),
         additionals: m.additionals.len(),
         truncated: false,
     };
-    if enc.emit_vec(&[0; HEADER]).is_err() || enc.emit_vec(question).is_err() {
+    let question = enc.emit_vec(&[0; HEADER]).and_then(|_| enc.emit_all(queries));
+    if question.is_err() || enc.offset() > room {
         return Fit {
             answers: 0,
             authorities: 0,
@@ -46,7 +55,6 @@ pub fn fit(question: &[u8], m: &Message, edns: Option<&Edns>, limit: u16) -> Fit
             truncated: true,
         };
     }
-    enc.store_label_pointer(HEADER, HEADER + question.len());
     let mut fit = all;
     let sections: [(&[Record], &mut usize); 3] = [
         (&m.answers, &mut fit.answers),
@@ -59,16 +67,12 @@ pub fn fit(question: &[u8], m: &Message, edns: Option<&Edns>, limit: u16) -> Fit
             *kept = 0;
             continue;
         }
-        match enc.emit_all(records.iter()) {
-            Ok(_) => {}
-            Err(ProtoError::NotAllRecordsWritten { count, .. }) => {
-                *kept = count;
+        for (i, record) in records.iter().enumerate() {
+            // Any encoding error counts as not fitting; the encoder will report it.
+            if record.emit(&mut enc).is_err() || enc.offset() > room {
+                *kept = i;
                 full = true;
-            }
-            // Any other encoding error: keep nothing more; the encoder will report it.
-            Err(_) => {
-                *kept = 0;
-                full = true;
+                break;
             }
         }
     }
@@ -79,7 +83,7 @@ pub fn fit(question: &[u8], m: &Message, edns: Option<&Edns>, limit: u16) -> Fit
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clusterdns_plugin::proto::op::{MessageType, OpCode, Query};
+    use clusterdns_plugin::proto::op::{MessageType, OpCode};
     use clusterdns_plugin::proto::rr::RData;
     use clusterdns_plugin::proto::rr::rdata::{A, SRV};
     use clusterdns_plugin::proto::rr::{Name, RecordType};
@@ -105,10 +109,9 @@ mod tests {
         assert!(upper_bound(&question(&q), &m, None) <= 512);
     }
 
-    /// 60 A records for one name. hickory's encoder does not compress against the question
-    /// (it registers the question's name and type as one candidate), so the first owner name
-    /// is written in full and later ones point to it: 25 records fit in 512 bytes here, where
-    /// miekg/dns fits 28. The count is what hickory then actually sends.
+    /// 60 A records for one 36-byte name: each owner points to the question's name, 16 bytes a
+    /// record, 28 fit in 512 bytes, as miekg/dns fits them (hickory-server's responder, which
+    /// registers the question's name and type as one compression candidate, fitted 25).
     #[test]
     fn many_addresses_fill_512_without_edns() {
         let owner = name("headless.default.svc.cluster.local.");
@@ -123,11 +126,11 @@ mod tests {
         }
         let qb = question(&q);
         assert!(upper_bound(&qb, &m, None) > 512);
-        let f = fit(&qb, &m, None, 512);
+        let f = fit([&q].into_iter(), &m, None, 512);
         assert_eq!(
             f,
             Fit {
-                answers: 25,
+                answers: 28,
                 authorities: 0,
                 additionals: 0,
                 truncated: true
@@ -153,7 +156,7 @@ mod tests {
         }
         let mut edns = Edns::new();
         edns.set_max_payload(1232);
-        let f = fit(&question(&q), &m, Some(&edns), 1232);
+        let f = fit([&q].into_iter(), &m, Some(&edns), 1232);
         assert!(f.truncated);
         assert!(f.answers > 0 && f.answers < 60);
         assert_eq!((f.authorities, f.additionals), (0, 0));
@@ -171,7 +174,7 @@ mod tests {
                 RData::A(A::new(10, 0, 0, i)),
             ));
         }
-        let f = fit(&question(&q), &m, None, 512);
+        let f = fit([&q].into_iter(), &m, None, 512);
         assert_eq!(
             f,
             Fit {

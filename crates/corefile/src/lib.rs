@@ -16,4 +16,4 @@ pub use dispenser::Dispenser;
 pub use error::{Error, ErrorKind};
 pub use file::{MAX_FILE, read_text};
 pub use lexer::{Token, lex};
-pub use parser::{DirectiveTokens, ServerBlock, parse, parse_file};
+pub use parser::{DirectiveTokens, ServerBlock, parse, parse_file, take_stray_braces};

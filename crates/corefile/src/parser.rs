@@ -49,6 +49,25 @@ impl ServerBlock {
 }
 
 /// Reads and parses the Corefile at `path`; imports are resolved relative to it.
+/// Takes out the blocks made of nothing but a `}` that closes no block (an extra brace at the
+/// end of a Corefile, which Caddy's parser reads as a server block keyed `}` and CoreDNS serves
+/// silently) and says where each was: `Corefile:9 - ...`, for a warning at start and an error
+/// in `-validate`.
+pub fn take_stray_braces(blocks: &mut Vec<ServerBlock>) -> Vec<String> {
+    let mut found = Vec::new();
+    blocks.retain(|b| {
+        let stray = b.directives.is_empty() && !b.keys.is_empty() && b.keys.iter().all(Token::is_close);
+        if stray && let Some(k) = b.keys.first() {
+            found.push(format!(
+                "{}:{} - Unexpected '}}' because no matching opening brace (column {}; CoreDNS 1.11.3 ignores it)",
+                k.file, k.line, k.column
+            ));
+        }
+        !stray
+    });
+    found
+}
+
 pub fn parse_file(path: &Path, known: &[&str]) -> Result<Vec<ServerBlock>, Error> {
     let name = path.display().to_string();
     let input = crate::read_text(path).map_err(|e| Error {

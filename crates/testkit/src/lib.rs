@@ -382,9 +382,9 @@ impl clusterdns_plugin::Handler for Fixed {
 }
 
 /// Parses a record written as in a zone file's simple form: `name ttl TYPE data`, for A, AAAA,
-/// CNAME, PTR, MX (`pref host`), SRV (`prio weight port target`), TXT (one string) and SOA.
+/// CNAME, NS, PTR, MX (`pref host`), SRV (`prio weight port target`), TXT (one string) and SOA.
 pub fn rr(text: &str) -> hickory_proto::rr::Record {
-    use hickory_proto::rr::rdata::{A, AAAA, CNAME, MX, PTR, SOA, SRV, TXT};
+    use hickory_proto::rr::rdata::{A, AAAA, CNAME, MX, NS, PTR, SOA, SRV, TXT};
     use hickory_proto::rr::{RData, Record};
     let f: Vec<&str> = text.split_whitespace().collect();
     let name = |s: &str| Name::from_ascii(s).expect("name");
@@ -394,6 +394,7 @@ pub fn rr(text: &str) -> hickory_proto::rr::Record {
         "AAAA" => RData::AAAA(AAAA(f[3].parse().expect("ipv6"))),
         "CNAME" => RData::CNAME(CNAME(name(f[3]))),
         "PTR" => RData::PTR(PTR(name(f[3]))),
+        "NS" => RData::NS(NS(name(f[3]))),
         "MX" => RData::MX(MX::new(num(f[3]) as u16, name(f[4]))),
         "SRV" => RData::SRV(SRV::new(
             num(f[3]) as u16,

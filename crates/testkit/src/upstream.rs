@@ -42,6 +42,8 @@ pub struct Received {
 struct State {
     behaviour: Behaviour,
     records: HashMap<(Name, RecordType), Vec<Record>>,
+    /// Delegated zones: names under them without records get a referral (NS, glue).
+    referrals: Vec<(Name, Vec<Record>, Vec<Record>)>,
     received: Vec<Received>,
 }
 
@@ -51,6 +53,7 @@ impl State {
         Arc::new(Mutex::new(State {
             behaviour: Behaviour::Answer,
             records: HashMap::new(),
+            referrals: Vec::new(),
             received: Vec::new(),
         }))
     }
@@ -199,6 +202,14 @@ impl FakeUpstream {
             .insert((Name::from_ascii(name).expect("name"), rtype), records);
     }
 
+    /// Delegates `zone`: queries under it that the table has no records for get a referral,
+    /// NOERROR with `ns` in the authority section and `glue` in the additional one.
+    pub fn refer(&self, zone: &str, ns: Vec<Record>, glue: Vec<Record>) {
+        let mut s = self.state.lock().expect("state");
+        s.referrals
+            .push((Name::from_ascii(zone).expect("zone"), ns, glue));
+    }
+
     pub fn set(&self, behaviour: Behaviour) {
         self.state.lock().expect("state").behaviour = behaviour;
     }
@@ -253,16 +264,22 @@ fn serve_stream(mut conn: impl Read + Write, state: &Arc<Mutex<State>>) {
 /// The bytes to send back for a query, if any.
 fn respond(state: &Arc<Mutex<State>>, bytes: &[u8], tcp: bool) -> Option<Vec<u8>> {
     let query = Message::from_vec(bytes).ok()?;
-    let (behaviour, answers) = {
+    let (behaviour, answers, referral) = {
         let mut s = state.lock().expect("state");
         s.received.push(Received {
             tcp,
             query: query.clone(),
         });
         let q = query.queries.first()?;
+        let referral = s
+            .referrals
+            .iter()
+            .find(|(zone, _, _)| zone.zone_of(q.name()))
+            .map(|(_, ns, glue)| (ns.clone(), glue.clone()));
         (
             s.behaviour.clone(),
             s.records.get(&(q.name().clone(), q.query_type())).cloned(),
+            referral,
         )
     };
     let mut reply = Message::new(query.metadata.id, MessageType::Response, query.metadata.op_code);
@@ -298,9 +315,13 @@ fn respond(state: &Arc<Mutex<State>>, bytes: &[u8], tcp: bool) -> Option<Vec<u8>
         }
         Behaviour::Answer | Behaviour::Truncate => {}
     }
-    match answers {
-        Some(records) => reply.answers = records,
-        None => {
+    match (answers, referral) {
+        (Some(records), _) => reply.answers = records,
+        (None, Some((ns, glue))) => {
+            reply.authorities = ns;
+            reply.additionals = glue;
+        }
+        (None, None) => {
             reply.metadata.response_code = ResponseCode::NXDomain;
             reply.authorities.push(crate::rr(
                 "example. 60 SOA ns.example. hostmaster.example. 1 7200 1800 86400 30",

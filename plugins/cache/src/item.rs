@@ -91,11 +91,12 @@ impl Item {
 }
 
 /// CoreDNS's `dnsutil.MinimalTTL`: the smallest TTL in the reply (at most an hour); for denials
-/// the SOA's minimum if smaller (RFC 2308); 5 s for errors and empty replies.
+/// the SOA's minimum if smaller (RFC 2308); 5 s for errors, empty replies and referrals (a
+/// delegation is not among the types it reads TTLs from, so the success bounds clamp 5 s).
 pub fn minimal_ttl(m: &Message, kind: ReplyType) -> Duration {
     if !matches!(
         kind,
-        ReplyType::NoError | ReplyType::NameError | ReplyType::NoData | ReplyType::Delegation
+        ReplyType::NoError | ReplyType::NameError | ReplyType::NoData
     ) {
         return MINIMAL_DEFAULT_TTL;
     }
@@ -156,6 +157,11 @@ mod tests {
             (msg(ResponseCode::NXDomain, &[], &[soa]), 60),
             (msg(ResponseCode::NoError, &[], &[soa]), 60),
             (msg(ResponseCode::ServFail, &[], &[]), 5),
+            // A referral: NS in the authority section, whatever their TTLs.
+            (
+                msg(ResponseCode::NoError, &[], &["example. 172800 NS ns1.example."]),
+                5,
+            ),
             (msg(ResponseCode::NoError, &[], &[]), 5),
         ];
         for (m, want) in cases {

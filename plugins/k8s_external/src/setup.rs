@@ -120,11 +120,11 @@ mod tests {
             ),
             (
                 "k8s_external {\n ttl 3601\n}",
-                "Corefile:2 - Error during parsing: ttl must be in range [0, 3600]: 3601",
+                "Corefile:2 - Error during parsing: ttl must be in range [0, 3600]: 3601 (column 6)",
             ),
             (
                 "k8s_external {\n ttl -1\n}",
-                "Corefile:2 - Error during parsing: ttl must be in range [0, 3600]: -1",
+                "Corefile:2 - Error during parsing: ttl must be in range [0, 3600]: -1 (column 6)",
             ),
             (
                 "k8s_external {\n apex\n}",
@@ -132,7 +132,7 @@ mod tests {
             ),
             (
                 "k8s_external {\n foo\n}",
-                "Corefile:2 - Error during parsing: unknown property 'foo'",
+                "Corefile:2 - Error during parsing: unknown property 'foo' (column 2)",
             ),
         ];
         for (input, want) in cases {

@@ -58,11 +58,31 @@ impl Matcher {
 /// Rewrites names in replies (owners, or names inside RDATA).
 #[derive(Debug, Clone)]
 pub enum StringRewriter {
-    Exact { from: String, to: String },
-    Prefix { from: String, to: String },
-    Suffix { from: String, to: String },
-    Substring { from: String, to: String },
-    Regex { from: Regex, to: String },
+    Exact {
+        from: String,
+        to: String,
+    },
+    /// CoreDNS's `remapStringRewriter`: `from` itself, or a name under it, moved to `to`.
+    Remap {
+        from: String,
+        to: String,
+    },
+    Prefix {
+        from: String,
+        to: String,
+    },
+    Suffix {
+        from: String,
+        to: String,
+    },
+    Substring {
+        from: String,
+        to: String,
+    },
+    Regex {
+        from: Regex,
+        to: String,
+    },
 }
 
 impl StringRewriter {
@@ -70,6 +90,14 @@ impl StringRewriter {
     pub fn rewrite(&self, src: &str) -> String {
         match self {
             StringRewriter::Exact { from, to } if src == from => to.clone(),
+            StringRewriter::Remap { from, to } if src == from => to.clone(),
+            StringRewriter::Remap { from, to }
+                if src.len() > from.len()
+                    && src.ends_with(from.as_str())
+                    && src.as_bytes()[src.len() - from.len() - 1] == b'.' =>
+            {
+                format!("{}{to}", &src[..src.len() - from.len()])
+            }
             StringRewriter::Prefix { from, to } if src.starts_with(from.as_str()) => {
                 format!("{to}{}", &src[from.len()..])
             }

@@ -81,31 +81,29 @@ fn apply(rule: &Rule, req: &mut Request, name: &str) -> Result<Option<Vec<Respon
             })?;
             req.query.set_name(parsed);
             let mut responses = Vec::new();
-            // Exact rules always map the answer back; others only with `answer auto`.
+            // How the reply is mapped back, owners and names in RDATA alike (CoreDNS's name and
+            // value response rules): exact rules always, others with `answer auto`. A suffix
+            // rule swaps its suffixes back, so a CNAME target under the new suffix returns under
+            // the old one; the others map the name asked for, and names under it, back.
             let back = match matcher {
-                crate::names::Matcher::Exact(from) => Some(StringRewriter::Exact {
-                    from: to.clone(),
-                    to: from.clone(),
-                }),
-                crate::names::Matcher::Prefix(from) if *auto => Some(StringRewriter::Prefix {
-                    from: to.clone(),
-                    to: from.clone(),
-                }),
                 crate::names::Matcher::Suffix(from) if *auto => Some(StringRewriter::Suffix {
                     from: to.clone(),
                     to: from.clone(),
                 }),
-                crate::names::Matcher::Substring(from) if *auto => Some(StringRewriter::Substring {
-                    from: to.clone(),
-                    to: from.clone(),
+                crate::names::Matcher::Exact(_) => Some(StringRewriter::Remap {
+                    from: new.clone(),
+                    to: name.to_string(),
                 }),
-                crate::names::Matcher::Regex(_) if *auto => Some(StringRewriter::Exact {
+                _ if *auto => Some(StringRewriter::Remap {
                     from: new.clone(),
                     to: name.to_string(),
                 }),
                 _ => None,
             };
-            responses.extend(back.map(ResponseRule::Owner));
+            if let Some(back) = back {
+                responses.push(ResponseRule::Owner(back.clone()));
+                responses.push(ResponseRule::Value(back));
+            }
             responses.extend(answers.iter().cloned());
             Some(responses)
         }
@@ -305,6 +303,56 @@ mod tests {
         .await;
         assert_eq!(asked, "www.example.net. A");
         assert_eq!(texts(&m.answers), ["www.example.org. 60 10.0.0.1"]);
+    }
+
+    #[tokio::test]
+    async fn answer_auto_maps_cname_targets_back_too() {
+        // A suffix rule maps every name under the new suffix back, in RDATA too.
+        let next = Fixed::new(
+            ResponseCode::NoError,
+            vec![
+                rr("app.example.org. 60 CNAME www.example.org."),
+                rr("www.example.org. 60 A 192.0.2.10"),
+            ],
+        );
+        let (m, asked) = run(
+            "rewrite name suffix .home.arpa. .example.org. answer auto",
+            "app.home.arpa.",
+            RecordType::A,
+            next,
+            false,
+        )
+        .await;
+        assert_eq!(asked, "app.example.org. A");
+        assert_eq!(
+            texts(&m.answers),
+            ["app.home.arpa. 60 www.home.arpa.", "www.home.arpa. 60 192.0.2.10"]
+        );
+        // The other kinds map the name asked for (and names under it) back, nothing else.
+        let next = Fixed::new(
+            ResponseCode::NoError,
+            vec![
+                rr("bar.example.org. 60 CNAME x.bar.example.org."),
+                rr("x.bar.example.org. 60 CNAME bar2.example.org."),
+                rr("bar2.example.org. 60 A 192.0.2.11"),
+            ],
+        );
+        let (m, _) = run(
+            "rewrite name prefix foo bar answer auto",
+            "foo.example.org.",
+            RecordType::A,
+            next,
+            false,
+        )
+        .await;
+        assert_eq!(
+            texts(&m.answers),
+            [
+                "foo.example.org. 60 x.foo.example.org.",
+                "x.foo.example.org. 60 bar2.example.org.",
+                "bar2.example.org. 60 192.0.2.11"
+            ]
+        );
     }
 
     #[tokio::test]

@@ -219,3 +219,21 @@ fn empty_known_list_accepts_any_directive() {
     let blocks = parse("Corefile", ". {\n proxy . 1.1.1.1\n}", &[]).expect("parses");
     assert_eq!(blocks[0].directives[0].name, "proxy");
 }
+
+#[test]
+fn stray_closing_braces_are_taken_out_with_their_place() {
+    let mut blocks = parse("Corefile", ". {\n whoami\n}\n}\n", &["whoami"]).expect("CoreDNS accepts it");
+    assert_eq!(blocks.len(), 2);
+    let found = take_stray_braces(&mut blocks);
+    assert_eq!(
+        found,
+        [
+            "Corefile:4 - Unexpected '}' because no matching opening brace (column 1; CoreDNS 1.11.3 ignores it)"
+        ]
+    );
+    assert_eq!(blocks.len(), 1);
+    assert_eq!(blocks[0].keys[0].text, ".");
+    // A quoted brace is a key like any other.
+    let mut blocks = parse("Corefile", ". {\n whoami\n}\n\"}\"\n", &["whoami"]).expect("parses");
+    assert!(take_stray_braces(&mut blocks).is_empty());
+}
