@@ -142,6 +142,32 @@ fn search_path_walked_for_a_known_pod() {
     assert!(metric(metrics, "coredns_autopath_success_total{") >= 3);
 }
 
+#[test]
+fn search_path_from_a_resolv_conf_for_every_client() {
+    let dir = TempDir::new("autopath-resolv");
+    let resolv = dir.write(
+        "resolv.conf",
+        "search example.org corp.example\nnameserver 192.0.2.1\n",
+    );
+    let port = free_port();
+    let corefile = format!(
+        ".:{port} {{\n bind 127.0.0.1\n autopath {}\n hosts {{\n  10.0.0.9 db.corp.example\n }}\n}}\n",
+        resolv.display()
+    );
+    let _server = Server::start(BIN, &corefile, port);
+    let r = udp(local(port), &query("db.example.org.", RecordType::A, None));
+    assert_eq!(
+        records(&r),
+        [
+            "db.example.org. 3600 CNAME db.corp.example.",
+            "db.corp.example. 3600 A 10.0.0.9"
+        ]
+    );
+    // Not under the first search domain: untouched.
+    let r = udp(local(port), &query("db.corp.example.", RecordType::A, None));
+    assert_eq!(records(&r), ["db.corp.example. 3600 A 10.0.0.9"]);
+}
+
 /// Runs `f` inside a new network and mount namespace, in a copy of this test binary: the
 /// server there listens on port 53 of its own loopback, where glibc's resolver looks.
 fn in_namespace(test: &str, f: impl FnOnce()) {
