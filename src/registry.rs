@@ -34,7 +34,7 @@ pub const DIRECTIVES: &[Directive] = &[
     known("timeouts"),
     implemented("reload", plugin_reload::setup),
     known("nsid"),
-    known("bufsize"),
+    implemented("bufsize", plugin_bufsize::setup),
     implemented("bind", plugin_bind::setup),
     known("debug"),
     known("trace"),

@@ -100,28 +100,30 @@ impl Dispatcher {
     /// The reply to `wire`: checked, routed, answered, shaped and encoded as CoreDNS writes it
     /// for the query's transport.
     pub async fn reply(self: &Arc<Self>, wire: &WireRequest) -> Vec<u8> {
-        let answer = self.answer(wire).await;
-        encode(wire, answer)
+        let (answer, size) = self.answer(wire).await;
+        encode(wire, answer, size)
     }
 
     /// REFUSED for `wire`, as forward's `max_concurrent` answers (the question and the
     /// client's OPT).
     pub fn refused(wire: &WireRequest) -> Vec<u8> {
-        encode(wire, Answer::Error(ResponseCode::Refused))
+        encode(wire, Answer::Error(ResponseCode::Refused), None)
     }
 
-    /// Checks the query, routes it and runs the chain: what to reply.
-    async fn answer(self: &Arc<Self>, wire: &WireRequest) -> Answer {
+    /// Checks the query, routes it and runs the chain: what to reply, and the client's UDP size
+    /// if a plugin lowered it (`bufsize`: the reply is then shaped by the new size, as CoreDNS's
+    /// writer reads the OPT the plugin changed).
+    async fn answer(self: &Arc<Self>, wire: &WireRequest) -> (Answer, Option<u16>) {
         let md = &wire.metadata;
         // miekg/dns's default accept function, which CoreDNS serves behind.
         if !matches!(md.op_code, OpCode::Query | OpCode::Notify) {
-            return Answer::Bare(ResponseCode::NotImp);
+            return (Answer::Bare(ResponseCode::NotImp), None);
         }
         if wire.queries.len() != 1 || wire.answers.len() > 1 || wire.authorities.len() > 1 {
-            return Answer::Bare(ResponseCode::FormErr);
+            return (Answer::Bare(ResponseCode::FormErr), None);
         }
         if wire.edns.as_ref().is_some_and(|e| e.version() != 0) {
-            return Answer::BadVersion;
+            return (Answer::BadVersion, None);
         }
         let mut req = Request {
             metadata: wire.metadata,
@@ -141,7 +143,10 @@ impl Dispatcher {
             server_lookup: Some(self.clone()),
             lookups: None,
         };
-        self.route(&mut req).await
+        let answer = self.route(&mut req).await;
+        let size = req.edns.as_ref().map(Edns::max_payload);
+        let changed = size.filter(|s| Some(*s) != wire.edns.as_ref().map(Edns::max_payload));
+        (answer, changed)
     }
 
     /// Picks the block for the question and runs its chain.
@@ -281,8 +286,8 @@ struct Shaped {
 }
 
 impl Shaped {
-    fn new(wire: &WireRequest, mut m: Message) -> Self {
-        let edns = reply_edns(wire.edns.as_ref(), m.edns.as_ref());
+    fn new(wire: &WireRequest, mut m: Message, lowered: Option<u16>) -> Self {
+        let edns = reply_edns(wire.edns.as_ref(), m.edns.as_ref(), lowered);
         let mut metadata = m.metadata;
         metadata.id = wire.metadata.id;
         metadata.message_type = MessageType::Response;
@@ -292,14 +297,14 @@ impl Shaped {
         let size = truncate::upper_bound(question, &m, edns.as_ref());
         let udp = wire.protocol() == Protocol::Udp;
         let limit = if udp {
-            usize::from(udp_limit(wire))
+            usize::from(udp_limit(wire, lowered))
         } else {
             usize::from(u16::MAX)
         };
         let mut uncompressed = size <= limit;
         if !uncompressed && udp {
             let queries = wire.queries.queries().iter().map(LowerQuery::original);
-            let fit = truncate::fit(queries, &m, edns.as_ref(), udp_limit(wire));
+            let fit = truncate::fit(queries, &m, edns.as_ref(), udp_limit(wire, lowered));
             m.answers.truncate(fit.answers);
             m.authorities.truncate(fit.authorities);
             m.additionals.truncate(fit.additionals);
@@ -325,14 +330,14 @@ impl Shaped {
 
 /// An answer in wire form: a shaped reply CoreDNS sends uncompressed is written in one pass;
 /// anything else goes through hickory's encoder (which compresses names).
-fn encode(wire: &WireRequest, answer: Answer) -> Vec<u8> {
+fn encode(wire: &WireRequest, answer: Answer, size: Option<u16>) -> Vec<u8> {
     let limit = match wire.protocol() {
-        Protocol::Udp => udp_limit(wire),
+        Protocol::Udp => udp_limit(wire, size),
         _ => u16::MAX,
     };
     match answer {
         Answer::Message(m) => {
-            let shaped = Shaped::new(wire, m);
+            let shaped = Shaped::new(wire, m, size);
             if shaped.uncompressed
                 && let Some(bytes) = wire::uncompressed(
                     &shaped.metadata,
@@ -377,7 +382,7 @@ fn encode(wire: &WireRequest, answer: Answer) -> Vec<u8> {
             bytes
         }
         Answer::Error(rcode) => {
-            let edns = reply_edns(wire.edns.as_ref(), None);
+            let edns = reply_edns(wire.edns.as_ref(), None, size);
             let mut builder = MessageResponseBuilder::from_message_request(wire);
             if let Some(e) = edns.as_ref() {
                 builder.edns(e);
@@ -486,9 +491,10 @@ fn format_error(bytes: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// CoreDNS's `SizeAndDo`: a reply to an EDNS query carries OPT version 0 with the client's UDP
-/// size (which also sets where the reply is truncated) and DO bit; a reply without its own OPT
-/// echoes the client's supported options. No OPT for a query without one.
-fn reply_edns(client: Option<&Edns>, own: Option<&Edns>) -> Option<Edns> {
+/// size (`size` if a plugin lowered it; it also sets where the reply is truncated) and DO bit;
+/// a reply without its own OPT echoes the client's supported options. No OPT for a query
+/// without one.
+fn reply_edns(client: Option<&Edns>, own: Option<&Edns>, size: Option<u16>) -> Option<Edns> {
     let client = client?;
     let mut edns = match own {
         Some(own) => own.clone(),
@@ -503,14 +509,16 @@ fn reply_edns(client: Option<&Edns>, own: Option<&Edns>) -> Option<Edns> {
         }
     };
     edns.set_version(0);
-    edns.set_max_payload(client.max_payload());
+    edns.set_max_payload(size.unwrap_or_else(|| client.max_payload()));
     edns.set_dnssec_ok(client.flags().dnssec_ok);
     Some(edns)
 }
 
 /// The largest UDP reply the client takes: its EDNS size, at least 512 (512 without EDNS).
-fn udp_limit(wire: &WireRequest) -> u16 {
-    wire.edns.as_ref().map_or(512, |e| e.max_payload().max(512))
+fn udp_limit(wire: &WireRequest, size: Option<u16>) -> u16 {
+    wire.edns
+        .as_ref()
+        .map_or(512, |e| size.unwrap_or_else(|| e.max_payload()).max(512))
 }
 
 fn is_opt(r: &Record) -> bool {
