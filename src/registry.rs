@@ -49,7 +49,7 @@ pub const DIRECTIVES: &[Directive] = &[
     known("dns64"),
     known("acl"),
     known("any"),
-    known("chaos"),
+    implemented("chaos", plugin_chaos::setup),
     implemented("loadbalance", plugin_loadbalance::setup),
     known("tsig"),
     implemented("cache", plugin_cache::setup),

@@ -44,7 +44,9 @@ mod tests {
         assert_eq!(ok("bufsize 4096"), 4096);
         assert_eq!(ok("bufsize 1400\nbufsize 600"), 1400);
         for input in ["bufsize 511", "bufsize 4097", "bufsize x", "bufsize 1232 1400"] {
-            let e = parse(&mut Dispenser::from_text(input)).expect_err(input).to_string();
+            let e = parse(&mut Dispenser::from_text(input))
+                .expect_err(input)
+                .to_string();
             assert!(
                 e.starts_with("plugin/bufsize: Corefile:1 - Error during parsing: Wrong argument count"),
                 "{input}: {e}"
