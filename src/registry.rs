@@ -33,7 +33,7 @@ pub const DIRECTIVES: &[Directive] = &[
     known("tls"),
     known("timeouts"),
     implemented("reload", plugin_reload::setup),
-    known("nsid"),
+    implemented("nsid", plugin_nsid::setup),
     implemented("bufsize", plugin_bufsize::setup),
     implemented("bind", plugin_bind::setup),
     known("debug"),

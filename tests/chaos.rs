@@ -30,12 +30,18 @@ fn version_authors_and_hostname() {
         assert_eq!(r.answers[0].ttl, 0);
         assert_eq!(r.answers[0].name.to_ascii(), name);
     }
-    let r = udp(local(port), &query_class("authors.bind.", RecordType::TXT, DNSClass::CH));
+    let r = udp(
+        local(port),
+        &query_class("authors.bind.", RecordType::TXT, DNSClass::CH),
+    );
     let mut authors = texts(&r);
     authors.sort();
     assert_eq!(authors, ["a@example.org", "b@example.org"]);
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").expect("hostname");
-    let r = udp(local(port), &query_class("id.server.", RecordType::TXT, DNSClass::CH));
+    let r = udp(
+        local(port),
+        &query_class("id.server.", RecordType::TXT, DNSClass::CH),
+    );
     assert_eq!(texts(&r), [host.trim()]);
     // Other names, classes and types go on to the next plugin.
     for (name, t, class) in [
@@ -45,6 +51,9 @@ fn version_authors_and_hostname() {
     ] {
         let r = udp(local(port), &query_class(name, t, class));
         assert_eq!(r.metadata.response_code, ResponseCode::NoError);
-        assert!(r.answers.is_empty() && !r.additionals.is_empty(), "whoami for {name} {t} {class}");
+        assert!(
+            r.answers.is_empty() && !r.additionals.is_empty(),
+            "whoami for {name} {t} {class}"
+        );
     }
 }

@@ -19,15 +19,6 @@ impl Chaos {
     }
 }
 
-/// The machine's host name, as Go's `os.Hostname` reads it.
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .ok()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".to_string())
-}
-
 #[async_trait::async_trait]
 impl Handler for Chaos {
     fn name(&self) -> &'static str {
@@ -46,7 +37,7 @@ impl Handler for Chaos {
                 authors
             }
             "version.bind." | "version.server." => vec![self.config.version.clone()],
-            "hostname.bind." | "id.server." => vec![trim(&hostname()).to_string()],
+            "hostname.bind." | "id.server." => vec![trim(&clusterdns_plugin::hostname()).to_string()],
             _ => return next.run(req).await,
         };
         let mut m = req.reply();
