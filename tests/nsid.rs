@@ -23,7 +23,10 @@ fn identifier_in_replies_that_ask_for_it() {
         Some(EdnsOption::NSID(p)) => assert_eq!(p.as_ref(), b"Use The Force"),
         other => panic!("no NSID: {other:?}"),
     }
-    assert!(!edns.flags().dnssec_ok, "DO copied from the query, which had it clear");
+    assert!(
+        !edns.flags().dnssec_ok,
+        "DO copied from the query, which had it clear"
+    );
     assert_eq!(edns.max_payload(), 1232);
     // With DO set, DO stays set.
     if let Some(e) = q.edns.as_mut() {
@@ -34,5 +37,9 @@ fn identifier_in_replies_that_ask_for_it() {
     let r = udp(local(port), &query("a.example.", RecordType::A, Some(1232)));
     assert!(r.edns.expect("OPT").options().get(EdnsCode::NSID).is_none());
     // Without EDNS: no OPT at all.
-    assert!(udp(local(port), &query("a.example.", RecordType::A, None)).edns.is_none());
+    assert!(
+        udp(local(port), &query("a.example.", RecordType::A, None))
+            .edns
+            .is_none()
+    );
 }

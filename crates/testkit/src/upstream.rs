@@ -44,6 +44,8 @@ struct State {
     records: HashMap<(Name, RecordType), Vec<Record>>,
     /// Delegated zones: names under them without records get a referral (NS, glue).
     referrals: Vec<(Name, Vec<Record>, Vec<Record>)>,
+    /// Authority and additional records sent with the answer to a name and type.
+    sections: HashMap<(Name, RecordType), (Vec<Record>, Vec<Record>)>,
     received: Vec<Received>,
 }
 
@@ -54,6 +56,7 @@ impl State {
             behaviour: Behaviour::Answer,
             records: HashMap::new(),
             referrals: Vec::new(),
+            sections: HashMap::new(),
             received: Vec::new(),
         }))
     }
@@ -210,6 +213,21 @@ impl FakeUpstream {
             .push((Name::from_ascii(zone).expect("zone"), ns, glue));
     }
 
+    /// Sends `authorities` and `additionals` along with the answer to `name`/`rtype`.
+    pub fn sections(
+        &self,
+        name: &str,
+        rtype: RecordType,
+        authorities: Vec<Record>,
+        additionals: Vec<Record>,
+    ) {
+        let mut s = self.state.lock().expect("state");
+        s.sections.insert(
+            (Name::from_ascii(name).expect("name"), rtype),
+            (authorities, additionals),
+        );
+    }
+
     pub fn set(&self, behaviour: Behaviour) {
         self.state.lock().expect("state").behaviour = behaviour;
     }
@@ -264,7 +282,7 @@ fn serve_stream(mut conn: impl Read + Write, state: &Arc<Mutex<State>>) {
 /// The bytes to send back for a query, if any.
 fn respond(state: &Arc<Mutex<State>>, bytes: &[u8], tcp: bool) -> Option<Vec<u8>> {
     let query = Message::from_vec(bytes).ok()?;
-    let (behaviour, answers, referral) = {
+    let (behaviour, answers, referral, sections) = {
         let mut s = state.lock().expect("state");
         s.received.push(Received {
             tcp,
@@ -280,6 +298,7 @@ fn respond(state: &Arc<Mutex<State>>, bytes: &[u8], tcp: bool) -> Option<Vec<u8>
             s.behaviour.clone(),
             s.records.get(&(q.name().clone(), q.query_type())).cloned(),
             referral,
+            s.sections.get(&(q.name().clone(), q.query_type())).cloned(),
         )
     };
     let mut reply = Message::new(query.metadata.id, MessageType::Response, query.metadata.op_code);
@@ -316,7 +335,13 @@ fn respond(state: &Arc<Mutex<State>>, bytes: &[u8], tcp: bool) -> Option<Vec<u8>
         Behaviour::Answer | Behaviour::Truncate => {}
     }
     match (answers, referral) {
-        (Some(records), _) => reply.answers = records,
+        (Some(records), _) => {
+            reply.answers = records;
+            if let Some((authorities, additionals)) = sections {
+                reply.authorities = authorities;
+                reply.additionals = additionals;
+            }
+        }
         (None, Some((ns, glue))) => {
             reply.authorities = ns;
             reply.additionals = glue;
