@@ -45,7 +45,7 @@ pub const DIRECTIVES: &[Directive] = &[
     implemented("errors", plugin_errors::setup),
     implemented("log", plugin_log::setup),
     known("dnstap"),
-    known("local"),
+    implemented("local", plugin_local::setup),
     known("dns64"),
     known("acl"),
     implemented("any", plugin_any::setup),
