@@ -54,7 +54,7 @@ pub const DIRECTIVES: &[Directive] = &[
     known("tsig"),
     implemented("cache", plugin_cache::setup),
     implemented("rewrite", plugin_rewrite::setup),
-    known("header"),
+    implemented("header", plugin_header::setup),
     known("dnssec"),
     implemented("autopath", plugin_autopath::setup),
     implemented("minimal", plugin_minimal::setup),

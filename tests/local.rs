@@ -16,14 +16,22 @@ fn records(section: &[hickory_proto::rr::Record]) -> Vec<String> {
 #[test]
 fn localhost_and_loopback_zones() {
     let (port, metrics) = (free_port(), free_port());
-    let corefile = format!(
-        ".:{port} {{\n bind 127.0.0.1\n prometheus 127.0.0.1:{metrics}\n local\n whoami\n}}\n"
-    );
+    let corefile =
+        format!(".:{port} {{\n bind 127.0.0.1\n prometheus 127.0.0.1:{metrics}\n local\n whoami\n}}\n");
     let _server = Server::start(BIN, &corefile, port);
     let ask = |name: &str, t: RecordType| -> Message { udp(local(port), &query(name, t, None)) };
-    assert_eq!(records(&ask("localhost.", RecordType::A).answers), ["localhost. 604800 A 127.0.0.1"]);
-    assert_eq!(records(&ask("LocalHost.", RecordType::AAAA).answers), ["LocalHost. 604800 AAAA ::1"]);
-    assert_eq!(records(&ask("localhost.", RecordType::NS).answers), ["localhost. 604800 NS localhost."]);
+    assert_eq!(
+        records(&ask("localhost.", RecordType::A).answers),
+        ["localhost. 604800 A 127.0.0.1"]
+    );
+    assert_eq!(
+        records(&ask("LocalHost.", RecordType::AAAA).answers),
+        ["LocalHost. 604800 AAAA ::1"]
+    );
+    assert_eq!(
+        records(&ask("localhost.", RecordType::NS).answers),
+        ["localhost. 604800 NS localhost."]
+    );
     assert_eq!(
         records(&ask("localhost.", RecordType::SOA).answers),
         ["localhost. 604800 SOA localhost. root.localhost. 1 0 0 0 604800"]
@@ -45,7 +53,10 @@ fn localhost_and_loopback_zones() {
     let r = ask("localhost.example.org.", RecordType::MX);
     assert!(r.answers.is_empty() && r.metadata.response_code == ResponseCode::NoError);
     let (_, body) = http_get(metrics, "/metrics").expect("metrics");
-    assert!(body.contains("coredns_local_localhost_requests_total 2"), "{body}");
+    assert!(
+        body.contains("coredns_local_localhost_requests_total 2"),
+        "{body}"
+    );
     // Anything else goes on.
     let r = ask("www.example.org.", RecordType::A);
     assert!(r.answers.is_empty() && !r.additionals.is_empty(), "whoami");
