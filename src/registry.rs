@@ -58,7 +58,7 @@ pub const DIRECTIVES: &[Directive] = &[
     known("dnssec"),
     implemented("autopath", plugin_autopath::setup),
     implemented("minimal", plugin_minimal::setup),
-    known("template"),
+    implemented("template", plugin_template::setup),
     known("transfer"),
     implemented("hosts", plugin_hosts::setup),
     known("route53"),
