@@ -42,6 +42,7 @@ pub fn setup(s: &mut Setup<'_>) -> Result<(), SetupError> {
 /// Every template of the block; `block_zones` are the default zones.
 pub fn parse(d: &mut Dispenser, block_zones: &[String]) -> Result<Vec<Config>, SetupError> {
     let mut templates = Vec::new();
+    let any_name = Regex::new(".*").map_err(|e| SetupError::Other(e.to_string()))?;
     while d.next() {
         if !d.next_arg() {
             return Err(d.arg_err().into());
