@@ -52,7 +52,10 @@ fn templates_as_coredns_runs_them() {
     assert_eq!(r.metadata.response_code, ResponseCode::NXDomain);
     assert!(r.metadata.authoritative && r.answers.is_empty());
     // Fewer: no expression matches, the template falls through to forward.
-    assert_eq!(records(&ask("foo.internal.cloudapp.net.", RecordType::A)), ["foo.internal.cloudapp.net. 60 A 192.0.2.10"]);
+    assert_eq!(
+        records(&ask("foo.internal.cloudapp.net.", RecordType::A)),
+        ["foo.internal.cloudapp.net. 60 A 192.0.2.10"]
+    );
 
     // Answers built from named groups.
     let r = ask("ip-10-1-2-3.example.org.", RecordType::A);
@@ -61,7 +64,10 @@ fn templates_as_coredns_runs_them() {
     // A CNAME answer for an A query: its target resolved through the server.
     assert_eq!(
         records(&ask("alias.example.org.", RecordType::A)),
-        ["alias.example.org. 30 CNAME www.example.net.", "www.example.net. 60 A 192.0.2.20"]
+        [
+            "alias.example.org. 30 CNAME www.example.net.",
+            "www.example.net. 60 A 192.0.2.20"
+        ]
     );
     // In the zone, of the type, but no expression and no fallthrough: SERVFAIL.
     let r = ask("other.example.org.", RecordType::A);
@@ -83,7 +89,8 @@ fn templates_as_coredns_runs_them() {
 
     let (_, body) = http_get(metrics, "/metrics").expect("metrics");
     assert!(
-        body.lines().any(|l| l.starts_with("coredns_template_matches_total{") && l.contains("zone=\"example.org.\"")),
+        body.lines()
+            .any(|l| l.starts_with("coredns_template_matches_total{") && l.contains("zone=\"example.org.\"")),
         "{body}"
     );
 }

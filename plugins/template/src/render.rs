@@ -307,7 +307,16 @@ mod tests {
         ));
         assert!(compile("{{define \"x\"}}{{template \"x\"}}{{end}}").is_err());
         // Actions left open (gtmpl's lexer would never return on these) and other bad syntax.
-        for bad in ["{{ .Name ", "{{ .Name", "{{ \"}}\" ", "{{ `}}` ", "{{ '}' ", "{{/* }} ", "{{ if ", "x {{ .N | "] {
+        for bad in [
+            "{{ .Name ",
+            "{{ .Name",
+            "{{ \"}}\" ",
+            "{{ `}}` ",
+            "{{ '}' ",
+            "{{/* }} ",
+            "{{ if ",
+            "x {{ .N | ",
+        ] {
             assert!(compile(bad).is_err(), "{bad:?}");
         }
         assert!(compile("{{ \"}}\" }} {{/* a }} b */}} {{ 'x' }}").is_ok());

@@ -148,8 +148,7 @@ pub fn parse(d: &mut Dispenser, block_zones: &[String]) -> Result<Vec<Config>, S
             }
         }
         if t.regex.is_empty() {
-            t.regex
-                .push(Regex::new(".*").map_err(|e| SetupError::Other(e.to_string()))?);
+            t.regex.push(any_name.clone());
         }
         templates.push(t);
     }
