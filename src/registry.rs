@@ -47,7 +47,7 @@ pub const DIRECTIVES: &[Directive] = &[
     known("dnstap"),
     implemented("local", plugin_local::setup),
     known("dns64"),
-    known("acl"),
+    implemented("acl", plugin_acl::setup),
     implemented("any", plugin_any::setup),
     implemented("chaos", plugin_chaos::setup),
     implemented("loadbalance", plugin_loadbalance::setup),

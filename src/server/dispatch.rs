@@ -98,7 +98,7 @@ impl Dispatcher {
     }
 
     /// The reply to `wire`: checked, routed, answered, shaped and encoded as CoreDNS writes it
-    /// for the query's transport.
+    /// for the query's transport; empty when nothing is to be sent (a dropped query).
     pub async fn reply(self: &Arc<Self>, wire: &WireRequest) -> Vec<u8> {
         let (answer, size) = self.answer(wire).await;
         encode(wire, answer, size)
@@ -172,6 +172,7 @@ impl Dispatcher {
         match run {
             Ok(Ok(Reply::Answer(m))) => Answer::Message(m),
             Ok(Ok(Reply::NoAnswer(rcode))) => Answer::Error(rcode),
+            Ok(Ok(Reply::Dropped)) => Answer::Silent,
             Ok(Err(e)) => Answer::Error(e.rcode),
             Err(panic) => {
                 if let Some(c) = metrics::PANICS.as_ref() {
@@ -225,7 +226,8 @@ impl Lookup for Dispatcher {
                 m.metadata.response_code = rcode;
                 m
             }
-            Answer::BadVersion => sub.reply(),
+            // A dropped lookup found nothing.
+            Answer::BadVersion | Answer::Silent => sub.reply(),
         })
     }
 }
@@ -270,6 +272,8 @@ enum Answer {
     Bare(ResponseCode),
     /// EDNS version not 0: BADVERS with an OPT of version 0 and no question.
     BadVersion,
+    /// Nothing at all (acl's `drop`).
+    Silent,
 }
 
 /// A chain's reply shaped as CoreDNS shapes it: the client's ID and opcode, EDNS as
@@ -400,6 +404,7 @@ fn encode(wire: &WireRequest, answer: Answer, size: Option<u16>) -> Vec<u8> {
                 limit,
             )
         }
+        Answer::Silent => Vec::new(),
         Answer::BadVersion => {
             let mut edns = Edns::new();
             edns.set_version(0);

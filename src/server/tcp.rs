@@ -217,9 +217,13 @@ pub(crate) fn take_frame(buf: &mut BytesMut) -> Option<Vec<u8>> {
 /// Writes one reply, length-prefixed, within the write timeout; false when the connection is
 /// done for (the client is gone, or too slow to take it).
 async fn write(wr: &mut tokio::net::tcp::OwnedWriteHalf, reply: &[u8]) -> bool {
+    // A dropped query has no reply; the connection goes on.
     let Ok(len) = u16::try_from(reply.len()) else {
         return true;
     };
+    if len == 0 {
+        return true;
+    }
     let mut framed = Vec::with_capacity(reply.len() + 2);
     framed.extend_from_slice(&len.to_be_bytes());
     framed.extend_from_slice(reply);

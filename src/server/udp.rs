@@ -189,7 +189,10 @@ struct UdpReply {
 impl UdpReply {
     /// Sends a reply already in wire form. A reply the socket cannot take is dropped, as a
     /// full socket buffer drops it (the client retries).
+    /// Sends `bytes`; nothing for a dropped query (no bytes).
     fn send_bytes(&self, bytes: &[u8]) {
-        let _ = self.socket.send_to(bytes, self.dst);
+        if !bytes.is_empty() {
+            let _ = self.socket.send_to(bytes, self.dst);
+        }
     }
 }

@@ -15,6 +15,8 @@ pub enum Reply {
     /// No answer written: the server replies with this rcode and nothing else (CoreDNS's
     /// `!plugin.ClientWrite(rcode)` case). Not logged by `errors`.
     NoAnswer(ResponseCode),
+    /// Nothing is sent back at all (acl's `drop`: CoreDNS returns success without writing).
+    Dropped,
 }
 
 impl Reply {
@@ -23,6 +25,7 @@ impl Reply {
         match self {
             Reply::Answer(m) => m.metadata.response_code,
             Reply::NoAnswer(rc) => *rc,
+            Reply::Dropped => ResponseCode::NoError,
         }
     }
 }

@@ -8,6 +8,7 @@ mod atoi;
 pub mod clog;
 pub mod connections;
 mod duration;
+pub mod ede;
 mod error;
 mod fallthrough;
 mod handler;

@@ -136,7 +136,7 @@ impl Format {
 pub fn reply_message(reply: &Reply) -> Option<&Message> {
     match reply {
         Reply::Answer(m) => Some(m),
-        Reply::NoAnswer(_) => None,
+        Reply::NoAnswer(_) | Reply::Dropped => None,
     }
 }
 

@@ -43,7 +43,9 @@ impl Handler for Metrics {
             // The reply's size as CoreDNS writes it when it fits: uncompressed (before any
             // truncation the server may still do).
             Ok(Reply::Answer(m)) => (m.metadata.response_code, clusterdns_plugin::size::message_len(m)),
-            Ok(Reply::NoAnswer(rc)) => (*rc, 0),
+            // Nothing written: the rcode returned (NOERROR for a dropped query, as CoreDNS's
+            // recorder reports it).
+            Ok(r @ (Reply::NoAnswer(_) | Reply::Dropped)) => (r.rcode(), 0),
             Err(e) => (e.rcode, 0),
         };
         let zone = self.zone_of(req.qname());

@@ -45,6 +45,7 @@ impl Handler for Rewrite {
         }
         let mut reply = match next.run(req).await {
             Ok(Reply::Answer(m)) => m,
+            Ok(Reply::Dropped) => return Ok(Reply::Dropped),
             // Nothing written below: CoreDNS's rewrite writes the error reply itself, with the
             // query's OPT, and reverts that (so an rcode rule can act on it).
             Ok(Reply::NoAnswer(rcode)) | Err(PluginError { rcode, .. }) => {

@@ -4,8 +4,8 @@
 
 use std::collections::HashMap;
 
+use clusterdns_plugin::ede::extended_error;
 use clusterdns_plugin::proto::op::{Edns, Message, ResponseCode};
-use clusterdns_plugin::proto::rr::rdata::opt::{EdnsCode, EdnsOption};
 use clusterdns_plugin::proto::rr::{DNSClass, RData, Record, RecordType};
 use clusterdns_plugin::{Handler, Next, PluginError, Reply, Request, Zones, lowercase_ascii};
 
@@ -166,11 +166,8 @@ impl Handler for Template {
             if let Some((code, reason)) = &t.ederror {
                 // RFC 8914's option; the server sends OPT only to clients that sent one, with
                 // their DO bit (CoreDNS adds OPT, DO set, whatever the query had).
-                let mut data = code.to_be_bytes().to_vec();
-                data.extend_from_slice(reason.as_bytes());
                 let edns = m.edns.get_or_insert_with(Edns::new);
-                edns.options_mut()
-                    .insert(EdnsOption::Unknown(u16::from(EdnsCode::Unknown(15)), data));
+                edns.options_mut().insert(extended_error(*code, reason));
             }
             return Ok(Reply::Answer(m));
         }
