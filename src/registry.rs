@@ -46,7 +46,7 @@ pub const DIRECTIVES: &[Directive] = &[
     implemented("log", plugin_log::setup),
     known("dnstap"),
     implemented("local", plugin_local::setup),
-    known("dns64"),
+    implemented("dns64", plugin_dns64::setup),
     implemented("acl", plugin_acl::setup),
     implemented("any", plugin_any::setup),
     implemented("chaos", plugin_chaos::setup),

@@ -28,7 +28,10 @@ fn allow_block_filter_drop() {
     let r = udp(local(port), &query("www.example.org.", RecordType::A, Some(1232)));
     assert_eq!(r.answers.len(), 1);
     // Blocked: REFUSED with "Blocked", DO copied (clear) rather than set.
-    let r = udp(local(port), &query("www.example.org.", RecordType::AAAA, Some(1232)));
+    let r = udp(
+        local(port),
+        &query("www.example.org.", RecordType::AAAA, Some(1232)),
+    );
     assert_eq!(r.metadata.response_code, ResponseCode::Refused);
     assert_eq!(ede(&r), Some(vec![0, 15]));
     assert!(!r.edns.as_ref().is_some_and(|e| e.flags().dnssec_ok));
@@ -37,30 +40,42 @@ fn allow_block_filter_drop() {
     assert_eq!(r.metadata.response_code, ResponseCode::Refused);
     assert!(r.edns.is_none());
     // Filtered: NOERROR, no records, "Filtered".
-    let r = udp(local(port), &query("www.example.org.", RecordType::MX, Some(1232)));
+    let r = udp(
+        local(port),
+        &query("www.example.org.", RecordType::MX, Some(1232)),
+    );
     assert_eq!(r.metadata.response_code, ResponseCode::NoError);
     assert!(r.answers.is_empty());
     assert_eq!(ede(&r), Some(vec![0, 17]));
     // Dropped: nothing comes back over UDP; over TCP the connection goes on.
-    let bytes = query("www.example.org.", RecordType::TXT, None).to_vec().expect("encode");
+    let bytes = query("www.example.org.", RecordType::TXT, None)
+        .to_vec()
+        .expect("encode");
     assert!(testkit::udp_raw(local(port), &bytes, Duration::from_millis(500)).is_none());
     {
         use std::io::{Read, Write};
         let mut conn = std::net::TcpStream::connect(local(port)).expect("connect");
-        conn.set_read_timeout(Some(Duration::from_secs(3))).expect("timeout");
+        conn.set_read_timeout(Some(Duration::from_secs(3)))
+            .expect("timeout");
         for (t, id) in [(RecordType::TXT, 1u16), (RecordType::A, 2)] {
             let mut q = query("www.example.org.", t, None);
             q.metadata.id = id;
             let bytes = q.to_vec().expect("encode");
             let len = u16::try_from(bytes.len()).expect("len").to_be_bytes();
-            conn.write_all(&len).and_then(|_| conn.write_all(&bytes)).expect("write");
+            conn.write_all(&len)
+                .and_then(|_| conn.write_all(&bytes))
+                .expect("write");
         }
         let mut len = [0u8; 2];
         conn.read_exact(&mut len).expect("one reply");
         let mut reply = vec![0u8; usize::from(u16::from_be_bytes(len))];
         conn.read_exact(&mut reply).expect("reply");
         let r = hickory_proto::op::Message::from_vec(&reply).expect("decodes");
-        assert_eq!((r.metadata.id, r.answers.len()), (2, 1), "only the allowed query is answered");
+        assert_eq!(
+            (r.metadata.id, r.answers.len()),
+            (2, 1),
+            "only the allowed query is answered"
+        );
     }
     let (_, body) = http_get(metrics, "/metrics").expect("metrics");
     for family in [
