@@ -31,7 +31,7 @@ pub const DIRECTIVES: &[Directive] = &[
     known("geoip"),
     known("cancel"),
     known("tls"),
-    known("timeouts"),
+    implemented("timeouts", plugin_timeouts::setup),
     implemented("reload", plugin_reload::setup),
     implemented("nsid", plugin_nsid::setup),
     implemented("bufsize", plugin_bufsize::setup),

@@ -43,7 +43,10 @@ fn synthesized_aaaa() {
     let r = udp(local(port), &query("nope.example.", RecordType::AAAA, None));
     assert_eq!(r.metadata.response_code, ResponseCode::NXDomain);
     let (_, body) = http_get(metrics, "/metrics").expect("metrics");
-    assert!(body.contains("coredns_dns64_requests_translated_total{server=\"dns://127.0.0.1:"), "{body}");
+    assert!(
+        body.contains("coredns_dns64_requests_translated_total{server=\"dns://127.0.0.1:"),
+        "{body}"
+    );
 }
 
 #[test]
@@ -52,7 +55,10 @@ fn ipv4_clients_are_left_alone_by_default() {
     up.add(rr("v4only.example. 300 A 192.0.2.33"));
     up.answer("v4only.example.", RecordType::AAAA, Vec::new());
     let port = free_port();
-    let corefile = format!(".:{port} {{\n bind 127.0.0.1\n dns64\n forward . {}\n}}\n", up.addr);
+    let corefile = format!(
+        ".:{port} {{\n bind 127.0.0.1\n dns64\n forward . {}\n}}\n",
+        up.addr
+    );
     let _server = Server::start(BIN, &corefile, port);
     let r = udp(local(port), &query("v4only.example.", RecordType::AAAA, None));
     assert!(r.answers.is_empty() && r.metadata.response_code == ResponseCode::NoError);

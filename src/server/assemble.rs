@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clusterdns_plugin::proto::rr::Name;
-use clusterdns_plugin::{BlockInfo, Chain as Handlers, Handler, Readiness, Service, Setup, SetupOutput};
+use clusterdns_plugin::{
+    BlockInfo, Chain as Handlers, Handler, Readiness, Service, Setup, SetupOutput, Timeouts,
+};
 use corefile::{ServerBlock, Transport, parse_key};
 
 use crate::registry::DIRECTIVES;
@@ -26,6 +28,9 @@ pub struct ZoneTable {
     zones: HashMap<String, Arc<Chain>, foldhash::fast::RandomState>,
     /// The longest zone's text: suffixes of a query name longer than this are not looked up.
     longest: usize,
+    /// TCP timeouts: the first block's on this listener that set any (`timeouts`).
+    pub timeouts: Timeouts,
+    timeouts_set: bool,
 }
 
 impl ZoneTable {
@@ -243,6 +248,7 @@ pub fn assemble(blocks: &[ServerBlock], default_port: u16, previous: &Heritage) 
         let mut handlers = Vec::new();
         let mut bind = Vec::new();
         let mut reports_readiness = false;
+        let mut timeouts = None;
         // Every directive's input before any is set up: a setup linked to another directive is
         // kept only if that one is kept too, and linked ones may come later in the order.
         let mut inputs: HashMap<&str, String> = HashMap::new();
@@ -302,6 +308,7 @@ pub fn assemble(blocks: &[ServerBlock], default_port: u16, previous: &Heritage) 
             info.bind.clone_from(&bind);
             lameduck = lameduck.max(out.lameduck.unwrap_or_default());
             reports_readiness |= out.reports_readiness;
+            timeouts = timeouts.or(out.timeouts);
             for service in out.services {
                 if !services.iter().any(|s| s.key() == service.key()) {
                     services.push(service);
@@ -347,7 +354,14 @@ pub fn assemble(blocks: &[ServerBlock], default_port: u16, previous: &Heritage) 
                             listeners.len() - 1
                         }
                     };
-                    listeners[at].zones.insert(zone.clone(), chain.clone());
+                    let table = &mut listeners[at].zones;
+                    table.insert(zone.clone(), chain.clone());
+                    if let Some(t) = timeouts
+                        && !table.timeouts_set
+                    {
+                        table.timeouts = t;
+                        table.timeouts_set = true;
+                    }
                 }
             }
         }

@@ -70,6 +70,11 @@ impl Drop for Waiting {
 
 impl Dispatcher {
     /// Serves `zones` from now on; queries already running finish with the old table.
+    /// The listener's TCP timeouts, as the serving configuration sets them.
+    pub fn timeouts(&self) -> clusterdns_plugin::Timeouts {
+        self.zones.load().timeouts
+    }
+
     pub fn swap(&self, zones: ZoneTable) {
         self.zones.store(Arc::new(zones));
     }

@@ -27,14 +27,6 @@ use tokio::time::Instant;
 
 use super::dispatch::{Dispatcher, Incoming, Waiting};
 
-/// How long a new connection may take to send its first query (CoreDNS's read timeout), and
-/// an open one to send its next (its idle timeout). A query trickling in byte by byte does not
-/// extend either.
-const READ_TIMEOUT: Duration = Duration::from_secs(3);
-const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
-/// A reply the client does not take within this long closes the connection (CoreDNS's write
-/// timeout).
-const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Queries of one connection being answered at once; the next is read when one is done.
 pub const MAX_PER_CONNECTION: usize = 16;
 /// Connections per listener, at most; a quarter of the file descriptors the process may open
@@ -117,18 +109,22 @@ async fn serve(
     let mut buf = BytesMut::with_capacity(512);
     let mut pending: FuturesUnordered<Pending> = FuturesUnordered::new();
     let mut waiting: Vec<Waiting> = Vec::new();
-    let mut deadline = Instant::now() + READ_TIMEOUT;
+    // How long a new connection may take to send its first query (read), an open one to send
+    // its next (idle), a reply to be taken (write): the listener's `timeouts`, CoreDNS's 3 s,
+    // 10 s and 5 s by default. A query trickling in byte by byte extends neither.
+    let timeouts = dispatcher.timeouts();
+    let mut deadline = Instant::now() + timeouts.read;
     let mut open = true;
     loop {
         // Every complete query buffered, while there is room.
         while pending.len() < MAX_PER_CONNECTION
             && let Some(frame) = take_frame(&mut buf)
         {
-            deadline = Instant::now() + IDLE_TIMEOUT;
+            deadline = Instant::now() + timeouts.idle;
             conn.touch();
             match answer(dispatcher, frame, peer) {
                 Answered::Now(reply) => {
-                    if !write(&mut wr, &reply).await {
+                    if !write(&mut wr, &reply, timeouts.write).await {
                         return;
                     }
                 }
@@ -141,7 +137,7 @@ async fn serve(
                     None => {
                         // What the task had started (an upstream exchange) is dropped with it.
                         drop(task);
-                        if !write(&mut wr, &Dispatcher::refused(&request)).await {
+                        if !write(&mut wr, &Dispatcher::refused(&request), timeouts.write).await {
                             return;
                         }
                     }
@@ -157,11 +153,11 @@ async fn serve(
                 waiting.pop();
                 conn.set_busy(pending.len());
                 conn.touch();
-                if !write(&mut wr, &reply).await {
+                if !write(&mut wr, &reply, timeouts.write).await {
                     return;
                 }
                 if pending.is_empty() && buf.is_empty() {
-                    deadline = Instant::now() + IDLE_TIMEOUT;
+                    deadline = Instant::now() + timeouts.idle;
                 }
             }
             read = rd.read_buf(&mut buf), if open && pending.len() < MAX_PER_CONNECTION => {
@@ -216,7 +212,7 @@ pub(crate) fn take_frame(buf: &mut BytesMut) -> Option<Vec<u8>> {
 
 /// Writes one reply, length-prefixed, within the write timeout; false when the connection is
 /// done for (the client is gone, or too slow to take it).
-async fn write(wr: &mut tokio::net::tcp::OwnedWriteHalf, reply: &[u8]) -> bool {
+async fn write(wr: &mut tokio::net::tcp::OwnedWriteHalf, reply: &[u8], timeout: Duration) -> bool {
     // A dropped query has no reply; the connection goes on.
     let Ok(len) = u16::try_from(reply.len()) else {
         return true;
@@ -228,7 +224,7 @@ async fn write(wr: &mut tokio::net::tcp::OwnedWriteHalf, reply: &[u8]) -> bool {
     framed.extend_from_slice(&len.to_be_bytes());
     framed.extend_from_slice(reply);
     matches!(
-        tokio::time::timeout(WRITE_TIMEOUT, wr.write_all(&framed)).await,
+        tokio::time::timeout(timeout, wr.write_all(&framed)).await,
         Ok(Ok(()))
     )
 }

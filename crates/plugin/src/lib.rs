@@ -37,6 +37,7 @@ pub use interfaces::{AutoPather, ExternalHost, ExternalService, Externaler};
 pub use link::{Link, Linked, Provided};
 pub use request::{Lookup, LookupCount, Request, Transport, is_ipv4_family};
 pub use setup::{
-    BlockInfo, Phase, Readiness, Service, ServiceContext, Setup, SetupOutput, parse_no_args, spawn_every,
+    BlockInfo, Phase, Readiness, Service, ServiceContext, Setup, SetupOutput, Timeouts, parse_no_args,
+    spawn_every,
 };
 pub use zones::{Zones, lowercase_ascii, name_ascii, normalize_zone, text_in_zone};

@@ -26,6 +26,27 @@ pub struct BlockInfo {
     pub bind: Vec<IpAddr>,
 }
 
+/// A listener's TCP timeouts (CoreDNS's server `ReadTimeout`, `WriteTimeout`, `IdleTimeout`):
+/// for a new connection's first query, for a reply to be taken, for an open connection's next
+/// query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    pub read: Duration,
+    pub write: Duration,
+    pub idle: Duration,
+}
+
+impl Default for Timeouts {
+    /// CoreDNS's defaults: 3 s, 5 s, 10 s.
+    fn default() -> Self {
+        Self {
+            read: Duration::from_secs(3),
+            write: Duration::from_secs(5),
+            idle: Duration::from_secs(10),
+        }
+    }
+}
+
 /// Where the process is in its life, as background services see it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
@@ -117,6 +138,8 @@ pub struct SetupOutput {
     pub reports_readiness: bool,
     /// State a changed setup of the same directive may take over after a reload.
     pub carried: Option<Arc<dyn Any + Send + Sync>>,
+    /// The block's listeners' TCP timeouts (the `timeouts` directive).
+    pub timeouts: Option<Timeouts>,
     /// What this directive offers the others of its block.
     pub provides: Vec<Provided>,
     /// The directives of the block this one is linked to.
@@ -173,6 +196,11 @@ impl<'a> Setup<'a> {
     /// Keep answering for `period` after SIGTERM before the listeners close.
     pub fn set_lameduck(&mut self, period: Duration) {
         self.out.lameduck = Some(period);
+    }
+
+    /// Sets the TCP timeouts of the block's listeners (the `timeouts` directive).
+    pub fn set_timeouts(&mut self, timeouts: Timeouts) {
+        self.out.timeouts = Some(timeouts);
     }
 
     /// Counts this block's plugins in `/ready` (the `ready` directive does this).
