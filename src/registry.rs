@@ -29,7 +29,7 @@ pub const DIRECTIVES: &[Directive] = &[
     known("root"),
     known("metadata"),
     known("geoip"),
-    known("cancel"),
+    implemented("cancel", plugin_cancel::setup),
     known("tls"),
     implemented("timeouts", plugin_timeouts::setup),
     implemented("reload", plugin_reload::setup),

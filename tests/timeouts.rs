@@ -12,11 +12,14 @@ const BIN: &str = env!("CARGO_BIN_EXE_clusterdns");
 #[test]
 fn a_silent_connection_is_closed_after_the_read_timeout() {
     let port = free_port();
-    let corefile = format!(".:{port} {{\n bind 127.0.0.1\n timeouts {{\n  read 1s\n  idle 1s\n }}\n whoami\n}}\n");
+    let corefile =
+        format!(".:{port} {{\n bind 127.0.0.1\n timeouts {{\n  read 1s\n  idle 1s\n }}\n whoami\n}}\n");
     let _server = Server::start(BIN, &corefile, port);
     let mut silent = std::net::TcpStream::connect(local(port)).expect("connect");
     // Closed by the server after 1 s: well before the default 3 s.
-    silent.set_read_timeout(Some(Duration::from_millis(2500))).expect("timeout");
+    silent
+        .set_read_timeout(Some(Duration::from_millis(2500)))
+        .expect("timeout");
     let mut byte = [0u8; 1];
     assert!(matches!(silent.read(&mut byte), Ok(0)), "the server closes it");
     // Queries are answered as before.
