@@ -73,7 +73,7 @@ pub const DIRECTIVES: &[Directive] = &[
     implemented("loop", plugin_loop::setup),
     implemented("forward", plugin_forward::setup),
     known("grpc"),
-    known("erratic"),
+    implemented("erratic", plugin_erratic::setup),
     implemented("whoami", plugin_whoami::setup),
     known("on"),
     known("sign"),
