@@ -54,8 +54,8 @@ impl Handler for Erratic {
     async fn serve(&self, req: &mut Request, _next: Next<'_>) -> Result<Reply, PluginError> {
         let n = self.queries.fetch_add(1, Ordering::Relaxed);
         let c = &self.config;
-        let drop = c.drop > 0 && n % c.drop == 0;
-        let delay = c.delay > 0 && n % c.delay == 0;
+        let drop = c.drop > 0 && n.is_multiple_of(c.drop);
+        let delay = c.delay > 0 && n.is_multiple_of(c.delay);
         // CoreDNS tests `n & truncate` here, not `n % truncate`.
         let truncate = c.truncate > 0 && n & c.truncate == 0;
         let mut m = req.reply();
