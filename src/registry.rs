@@ -32,11 +32,13 @@ pub const DIRECTIVES: &[Directive] = &[
     implemented("cancel", plugin_cancel::setup),
     known("tls"),
     implemented("timeouts", plugin_timeouts::setup),
+    // New in CoreDNS 1.12, placed as its plugin.cfg places it.
+    implemented("multisocket", plugin_multisocket::setup),
     implemented("reload", plugin_reload::setup),
     implemented("nsid", plugin_nsid::setup),
     implemented("bufsize", plugin_bufsize::setup),
     implemented("bind", plugin_bind::setup),
-    known("debug"),
+    implemented("debug", plugin_debug::setup),
     known("trace"),
     implemented("ready", plugin_ready::setup),
     implemented("health", plugin_health::setup),
@@ -96,9 +98,22 @@ mod tests {
         route53, azure, clouddns, k8s_external, kubernetes, file, auto, secondary, etcd, loop, forward, grpc, \
         erratic, whoami, on, sign, view";
 
+    /// Directives of later CoreDNS versions, each right after the one it follows there.
+    const NEWER: &[(&str, &str)] = &[("multisocket", "timeouts")];
+
     #[test]
     fn order_is_coredns_1_11_3() {
         let want: Vec<&str> = COREDNS_1_11_3.split(", ").map(str::trim).collect();
-        assert_eq!(names(), want);
+        let all = names();
+        let old: Vec<&str> = all
+            .iter()
+            .copied()
+            .filter(|n| !NEWER.iter().any(|(newer, _)| newer == n))
+            .collect();
+        assert_eq!(old, want);
+        for (newer, after) in NEWER {
+            let at = all.iter().position(|n| n == newer).expect("listed");
+            assert_eq!(all[at - 1], *after, "{newer}");
+        }
     }
 }

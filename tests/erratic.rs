@@ -11,7 +11,11 @@ const BIN: &str = env!("CARGO_BIN_EXE_clusterdns");
 #[test]
 fn drops_every_second_query_by_default() {
     let port = free_port();
-    let _server = Server::start(BIN, &format!("example.org:{port} {{\n bind 127.0.0.1\n erratic\n}}\n"), port);
+    let _server = Server::start(
+        BIN,
+        &format!("example.org:{port} {{\n bind 127.0.0.1\n erratic\n}}\n"),
+        port,
+    );
     let ask = |t: RecordType| {
         let bytes = query("www.example.org.", t, None).to_vec().expect("encode");
         testkit::udp_raw(local(port), &bytes, Duration::from_millis(400))
@@ -23,9 +27,17 @@ fn drops_every_second_query_by_default() {
     assert!(r.metadata.authoritative);
     assert_eq!(r.answers[0].data.to_string(), "192.0.2.53");
     assert!(ask(RecordType::AAAA).is_none());
-    assert_eq!(ask(RecordType::AAAA).expect("answered").answers[0].data.to_string(), "2001:db8::53");
+    assert_eq!(
+        ask(RecordType::AAAA).expect("answered").answers[0]
+            .data
+            .to_string(),
+        "2001:db8::53"
+    );
     assert!(ask(RecordType::MX).is_none());
-    assert_eq!(ask(RecordType::MX).expect("answered").metadata.response_code, ResponseCode::ServFail);
+    assert_eq!(
+        ask(RecordType::MX).expect("answered").metadata.response_code,
+        ResponseCode::ServFail
+    );
 }
 
 #[test]

@@ -96,6 +96,22 @@ pub fn flush() {
     }
 }
 
+/// Whether `[DEBUG]` lines are written: set by the `debug` directive, for the whole process
+/// (CoreDNS's `log.D`).
+static DEBUG: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Turns `[DEBUG]` lines on.
+pub fn enable_debug() {
+    DEBUG.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// `[DEBUG] plugin/NAME: message`, only once `debug` is on.
+pub fn debug(plugin: Option<&str>, message: std::fmt::Arguments<'_>) {
+    if DEBUG.load(std::sync::atomic::Ordering::Relaxed) {
+        line("DEBUG", plugin, message);
+    }
+}
+
 /// `[INFO] plugin/NAME: message` (or `[INFO] message` without a plugin).
 pub fn info(plugin: Option<&str>, message: std::fmt::Arguments<'_>) {
     line("INFO", plugin, message);
@@ -109,11 +125,6 @@ pub fn warning(plugin: Option<&str>, message: std::fmt::Arguments<'_>) {
 /// `[ERROR] plugin/NAME: message`.
 pub fn error(plugin: Option<&str>, message: std::fmt::Arguments<'_>) {
     line("ERROR", plugin, message);
-}
-
-/// `[DEBUG] plugin/NAME: message`.
-pub fn debug(plugin: Option<&str>, message: std::fmt::Arguments<'_>) {
-    line("DEBUG", plugin, message);
 }
 
 /// `[FATAL] plugin/NAME: message`, then the process exits with status 1, as CoreDNS's

@@ -66,6 +66,13 @@ impl Handler for Local {
         let mut m = req.reply();
         // `localhost.<domain>`: what a search path makes of `localhost`.
         if lower.len() > "localhost.".len() && lower.starts_with("localhost.") {
+            clusterdns_plugin::clog::debug(
+                Some("local"),
+                format_args!(
+                    "Intercepting localhost query for {lower:?} {qtype}, from {}",
+                    req.client.ip().to_canonical()
+                ),
+            );
             if let Some(c) = metrics::LOCALHOST.as_ref() {
                 c.inc();
             }
