@@ -27,7 +27,7 @@ const fn implemented(name: &'static str, setup: SetupFn) -> Directive {
 /// Corefile naming them gets a clear "not supported" error rather than "Unknown directive").
 pub const DIRECTIVES: &[Directive] = &[
     known("root"),
-    known("metadata"),
+    implemented("metadata", plugin_metadata::setup),
     known("geoip"),
     implemented("cancel", plugin_cancel::setup),
     known("tls"),

@@ -16,7 +16,10 @@ fn run(debug: bool) -> Option<String> {
     let server = Server::start(BIN, &corefile, port);
     let r = udp(local(port), &query("localhost.example.org.", RecordType::A, None));
     assert_eq!(r.answers.len(), 1);
-    server.wait_for_line("[DEBUG] plugin/local: Intercepting localhost query", Duration::from_millis(800))
+    server.wait_for_line(
+        "[DEBUG] plugin/local: Intercepting localhost query",
+        Duration::from_millis(800),
+    )
 }
 
 #[test]

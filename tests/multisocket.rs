@@ -9,7 +9,11 @@ const BIN: &str = env!("CARGO_BIN_EXE_clusterdns");
 #[test]
 fn accepted_and_validated() {
     let port = free_port();
-    let _server = Server::start(BIN, &format!(".:{port} {{\n bind 127.0.0.1\n multisocket 4\n whoami\n}}\n"), port);
+    let _server = Server::start(
+        BIN,
+        &format!(".:{port} {{\n bind 127.0.0.1\n multisocket 4\n whoami\n}}\n"),
+        port,
+    );
     let r = udp(local(port), &query("a.example.", RecordType::A, None));
     assert!(!r.additionals.is_empty());
     let dir = TempDir::new("multisocket");
@@ -21,5 +25,8 @@ fn accepted_and_validated() {
         .expect("runs");
     assert!(!out.status.success());
     let text = String::from_utf8_lossy(&out.stderr);
-    assert!(text.contains("plugin/multisocket: num sockets exceeds maximum (1024): 2000"), "{text}");
+    assert!(
+        text.contains("plugin/multisocket: num sockets exceeds maximum (1024): 2000"),
+        "{text}"
+    );
 }

@@ -147,6 +147,7 @@ impl Dispatcher {
             responder: None,
             server_lookup: Some(self.clone()),
             lookups: None,
+            meta: None,
         };
         let answer = self.route(&mut req).await;
         let size = req.edns.as_ref().map(Edns::max_payload);

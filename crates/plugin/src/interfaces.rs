@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use hickory_proto::op::ResponseCode;
 
-use crate::request::Request;
+use crate::request::{MetadataValues, Request};
 
 /// A per-client search path (CoreDNS's `AutoPather`).
 pub trait AutoPather: Send + Sync + 'static {
@@ -55,4 +55,11 @@ pub trait Externaler: Send + Sync + 'static {
 
     /// The SOA serial: the time external addresses last changed.
     fn external_serial(&self) -> u32;
+}
+
+/// A plugin with metadata about each query (CoreDNS's `metadata.Provider`): collected before
+/// the chain runs, when the `metadata` plugin takes the query.
+pub trait MetadataProvider: Send + Sync + 'static {
+    /// Records this plugin's labels for `req` (`qname` in lower case) into `values`.
+    fn metadata(&self, req: &Request, qname: &str, values: &mut MetadataValues);
 }

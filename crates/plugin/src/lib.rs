@@ -33,9 +33,9 @@ pub use fallthrough::{Fallthrough, address_from_reverse};
 pub use handler::{Chain, DetachedNext, Handler, Next, Reply};
 pub use hickory_proto as proto;
 pub use hostname::hostname;
-pub use interfaces::{AutoPather, ExternalHost, ExternalService, Externaler};
+pub use interfaces::{AutoPather, ExternalHost, ExternalService, Externaler, MetadataProvider};
 pub use link::{Link, Linked, Provided};
-pub use request::{Lookup, LookupCount, Request, Transport, is_ipv4_family};
+pub use request::{Lookup, LookupCount, MetadataValues, Request, Transport, is_ipv4_family};
 pub use setup::{
     BlockInfo, Phase, Readiness, Service, ServiceContext, Setup, SetupOutput, Timeouts, parse_no_args,
     spawn_every,

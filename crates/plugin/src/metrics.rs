@@ -331,6 +331,7 @@ mod tests {
             responder: None,
             server_lookup: None,
             lookups: None,
+            meta: None,
         }
     }
 

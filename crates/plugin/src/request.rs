@@ -67,6 +67,32 @@ pub struct Request {
     /// The lookups through the server made for one client query, shared by every lookup it
     /// leads to (`None` until the first).
     pub lookups: Option<std::sync::Arc<LookupCount>>,
+    /// Metadata (`kubernetes/namespace`, `forward/upstream`, ...), collected only when the
+    /// `metadata` plugin takes the query (`None` otherwise: nothing is recorded).
+    pub meta: Option<Box<MetadataValues>>,
+}
+
+/// Labels and their values for one query, in the order set (a label set again is replaced).
+#[derive(Debug, Clone, Default)]
+pub struct MetadataValues(Vec<(String, String)>);
+
+impl MetadataValues {
+    pub fn set(&mut self, label: impl Into<String>, value: impl Into<String>) {
+        let (label, value) = (label.into(), value.into());
+        match self.0.iter_mut().find(|(l, _)| *l == label) {
+            Some(entry) => entry.1 = value,
+            None => self.0.push((label, value)),
+        }
+    }
+
+    pub fn get(&self, label: &str) -> Option<&str> {
+        self.0.iter().find(|(l, _)| l == label).map(|(_, v)| v.as_str())
+    }
+
+    /// Every label and value, in the order set.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(l, v)| (l.as_str(), v.as_str()))
+    }
 }
 
 /// How many times a client's query went through the server again, and whether that went past
@@ -78,6 +104,14 @@ pub struct LookupCount {
 }
 
 impl Request {
+    /// Records `label` = `value` if metadata is being collected for this query (CoreDNS's
+    /// `metadata.SetValueFunc`); otherwise does nothing.
+    pub fn set_metadata(&mut self, label: &str, value: impl Into<String>) {
+        if let Some(md) = self.meta.as_mut() {
+            md.set(label, value);
+        }
+    }
+
     /// The question name, in the client's case.
     pub fn qname(&self) -> &Name {
         self.query.name()

@@ -315,6 +315,7 @@ pub fn request(name: &str, rtype: RecordType) -> clusterdns_plugin::Request {
         responder: None,
         server_lookup: None,
         lookups: None,
+        meta: None,
     }
 }
 

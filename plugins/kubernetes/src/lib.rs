@@ -9,6 +9,7 @@ mod index;
 mod informer;
 mod kubernetes;
 mod list;
+mod metadata;
 mod metrics;
 mod names;
 mod objects;

@@ -325,6 +325,7 @@ pub fn setup(s: &mut clusterdns_plugin::Setup<'_>) -> Result<(), SetupError> {
     );
     s.add_handler(handler.clone());
     s.provide::<dyn clusterdns_plugin::AutoPather>(handler.clone());
+    s.provide::<dyn clusterdns_plugin::MetadataProvider>(handler.clone());
     s.provide::<dyn clusterdns_plugin::Externaler>(handler);
     s.add_service(Arc::new(crate::watcher::Watcher::new(
         config, index, synced, seeded,

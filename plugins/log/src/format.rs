@@ -33,7 +33,9 @@ enum Segment {
     Do,
     Id,
     Opcode,
-    /// Metadata (`{/name}`) and unknown placeholders: CoreDNS writes `-` for values it lacks.
+    /// A metadata value (`{/kubernetes/namespace}`), `-` when there is none.
+    Meta(String),
+    /// Unknown placeholders: CoreDNS writes `-` for values it lacks.
     Empty,
 }
 
@@ -84,7 +86,10 @@ impl Format {
                 "{>do}" => Segment::Do,
                 "{>id}" => Segment::Id,
                 "{>opcode}" => Segment::Opcode,
-                _ => Segment::Empty,
+                other => match other.strip_prefix("{/").and_then(|m| m.strip_suffix('}')) {
+                    Some(label) if !label.is_empty() => Segment::Meta(label.to_string()),
+                    _ => Segment::Empty,
+                },
             });
             rest = &rest[open + close + 1..];
         }
@@ -125,6 +130,10 @@ impl Format {
                 Segment::Do => write!(out, "{}", e.req.do_bit()),
                 Segment::Id => write!(out, "{}", e.req.metadata.id),
                 Segment::Opcode => write!(out, "{}", opcode(&e.req.metadata)),
+                Segment::Meta(label) => {
+                    let value = e.req.meta.as_deref().and_then(|md| md.get(label));
+                    write!(out, "{}", value.unwrap_or("-"))
+                }
                 Segment::Empty => write!(out, "-"),
             };
         }

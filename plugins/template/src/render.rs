@@ -160,6 +160,8 @@ pub struct Data<'a> {
     pub qtype: u16,
     pub qclass: u16,
     pub id: u16,
+    /// The query's metadata (`.Meta`), when the `metadata` plugin collects it.
+    pub meta: Option<&'a clusterdns_plugin::MetadataValues>,
 }
 
 impl Data<'_> {
@@ -190,6 +192,11 @@ impl Data<'_> {
             ("Question".to_string(), Value::Object(question)),
             ("Message".to_string(), Value::Object(message)),
         ]);
+        let mut fields = fields;
+        if let Some(meta) = self.meta {
+            let values = meta.iter().map(|(k, v)| (k.to_string(), Value::from(v.to_string()))).collect();
+            fields.insert(META_VALUES.to_string(), Value::Map(values));
+        }
         Value::Object(fields)
     }
 }
@@ -268,6 +275,7 @@ mod tests {
             qtype: 1,
             qclass: 1,
             id: 7,
+            meta: None,
         }
         .value()
     }

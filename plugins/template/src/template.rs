@@ -78,6 +78,7 @@ fn matched<'a>(t: &'a Config, req: &'a Request, name: &'a str) -> Result<Data<'a
             qtype: u16::from(qtype),
             qclass: u16::from(qclass),
             id: req.metadata.id,
+            meta: req.meta.as_deref(),
         });
     }
     Err(t.fallthrough.through(req.qname()))

@@ -1,0 +1,33 @@
+//! The kubernetes plugin's metadata (CoreDNS's `Kubernetes.Metadata`): the client pod's
+//! namespace, and the parts of a query name in our zones.
+
+use clusterdns_plugin::{MetadataProvider, MetadataValues, Request};
+
+use crate::Kubernetes;
+use crate::names::parse_request;
+use crate::setup::PodMode;
+
+impl MetadataProvider for Kubernetes {
+    fn metadata(&self, req: &Request, qname: &str, values: &mut MetadataValues) {
+        if self.pods == PodMode::Verified {
+            let snap = self.index.load();
+            if let Some(ns) = snap.pod_namespace(&req.client.ip().to_canonical()) {
+                values.set("kubernetes/client-namespace", &**ns);
+            }
+        }
+        let Some((_, zone)) = self.zone_of(qname) else {
+            return;
+        };
+        match parse_request(qname, zone) {
+            Ok(r) => {
+                values.set("kubernetes/port-name", r.port);
+                values.set("kubernetes/protocol", r.protocol);
+                values.set("kubernetes/endpoint", r.endpoint);
+                values.set("kubernetes/service", r.service);
+                values.set("kubernetes/namespace", r.namespace);
+                values.set("kubernetes/kind", r.pod_or_svc);
+            }
+            Err(_) => values.set("kubernetes/parse-error", "invalid query name"),
+        }
+    }
+}
