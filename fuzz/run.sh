@@ -16,12 +16,19 @@ fi
 export RUSTC_BOOTSTRAP=1
 for target in query corefile; do
     mkdir -p "corpus/$target"
+    log=$(mktemp)
+    status=0
     cargo fuzz run --sanitizer none --release "$target" "corpus/$target" "seeds/$target" -- \
-        -max_total_time="$seconds" -timeout=10 -print_final_stats=1 2>&1 \
-        | grep -a -E '^(stat::|Done|==|SUMMARY|thread|panicked|artifact_prefix|Test unit)' || true
-    # A crash leaves its input in artifacts/ and ends cargo fuzz with an error: fail the run.
-    if compgen -G "artifacts/$target/*" >/dev/null; then
-        echo "fuzz target $target found a crash:" artifacts/"$target"/*
+        -max_total_time="$seconds" -timeout=10 -print_final_stats=1 >"$log" 2>&1 || status=$?
+    grep -a -E '^(stat::|Done|==|SUMMARY|thread|panicked|artifact_prefix|Test unit)' "$log" || true
+    # A crash leaves its input in artifacts/; a crash, a hang or a build failure ends cargo fuzz
+    # with an error: fail the run.
+    if [ "$status" -ne 0 ] || compgen -G "artifacts/$target/*" >/dev/null; then
+        echo "fuzz target $target failed (status $status):"
+        tail -40 "$log"
+        ls artifacts/"$target"/ 2>/dev/null || true
+        rm -f "$log"
         exit 1
     fi
+    rm -f "$log"
 done
