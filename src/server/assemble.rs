@@ -202,7 +202,9 @@ pub struct Plan {
 pub fn assemble(blocks: &[ServerBlock], default_port: u16, previous: &Heritage) -> Result<Plan, Vec<String>> {
     let mut errors = Vec::new();
     let mut listeners: Vec<ListenerPlan> = Vec::new();
-    let mut defined: HashMap<(String, u16), ()> = HashMap::new();
+    // Zone, port and listen address: unique, as CoreDNS's validateZonesAndListeningAddresses
+    // checks (two `.:53` blocks binding different addresses are fine).
+    let mut defined: std::collections::HashSet<(String, u16, Option<IpAddr>)> = std::collections::HashSet::new();
     let mut services: Vec<Arc<dyn Service>> = Vec::new();
     let mut lameduck = Duration::ZERO;
     let mut reporting: Vec<Arc<dyn Handler>> = Vec::new();
@@ -330,14 +332,17 @@ pub fn assemble(blocks: &[ServerBlock], default_port: u16, previous: &Heritage) 
         for (token, key) in &keys {
             let port = key.port.unwrap_or(default_port);
             for zone in &key.zones {
-                if defined.insert((zone.clone(), port), ()).is_some() {
+                if !ips.iter().all(|ip| defined.insert((zone.clone(), port, *ip))) {
                     errors.push(format!(
                         "{}:{} - Error during parsing: cannot serve dns://{zone}:{port} - it is already defined",
                         token.file, token.line
                     ));
                     continue;
                 }
-                served.push(format!("{zone}:{port}"));
+                let shown = format!("{zone}:{port}");
+                if !served.contains(&shown) {
+                    served.push(shown);
+                }
                 let chain = Arc::new(Chain {
                     zone: Arc::from(zone.as_str()),
                     handlers: handlers.clone(),
@@ -422,6 +427,31 @@ mod tests {
             Some("other.org.".into())
         );
         assert!(t.find("example.org.", false).is_none());
+    }
+
+    /// AKS LocalDNS: the same zone and port in blocks that bind different addresses, each
+    /// address with its own chain; the same address twice is still an error.
+    #[test]
+    fn one_zone_on_several_bound_addresses() {
+        let p = plan(".:53 {\n bind 169.254.10.10\n whoami\n}\n.:53 {\n bind 169.254.10.11\n log\n whoami\n}\n")
+            .expect("plan");
+        assert_eq!(p.served, [".:53"]);
+        let chains: Vec<(Option<IpAddr>, Vec<&str>)> = p
+            .listeners
+            .iter()
+            .map(|l| (l.ip, l.zones.find(".", false).map(|c| names(c)).unwrap_or_default()))
+            .collect();
+        assert_eq!(
+            chains,
+            [
+                (Some("169.254.10.10".parse().expect("ip")), vec!["whoami"]),
+                (Some("169.254.10.11".parse().expect("ip")), vec!["log", "whoami"])
+            ]
+        );
+        let errs = plan(".:53 {\n bind 169.254.10.10\n whoami\n}\n.:53 {\n bind 169.254.10.10\n whoami\n}\n")
+            .err()
+            .expect("errors");
+        assert_eq!(errs, ["Corefile:5 - Error during parsing: cannot serve dns://.:53 - it is already defined"]);
     }
 
     #[test]
@@ -544,12 +574,12 @@ mod tests {
 
     #[test]
     fn errors_are_all_reported_with_locations() {
-        let errs = plan("a.org {\n whoami\n}\na.org {\n log\n}\n. {\n template IN A example.org\n health 80\n}\ntls://.:853 {\n whoami\n}")
+        let errs = plan("a.org {\n whoami\n}\na.org {\n log\n}\n. {\n dnstap /tmp/dnstap.sock full\n health 80\n}\ntls://.:853 {\n whoami\n}")
             .err()
             .expect("errors");
         let want = [
             "Corefile:4 - Error during parsing: cannot serve dns://a.org.:53 - it is already defined",
-            "plugin/template: Corefile:8 - Error during parsing: directive 'template' is not supported by clusterdns yet",
+            "plugin/dnstap: Corefile:8 - Error during parsing: directive 'dnstap' is not supported by clusterdns yet",
             "plugin/health: address 80: missing port in address",
             "Corefile:11 - Error during parsing: transport 'tls://' is not supported by clusterdns yet (only dns://)",
         ];
