@@ -330,3 +330,30 @@ fn dns_over_tls_verifies_the_upstream() {
     let r = udp(local(port), &query("tls.example.", RecordType::A, None));
     assert_eq!(r.metadata.response_code, ResponseCode::ServFail);
 }
+
+/// CoreDNS 1.13.2's `failover`: an upstream's SERVFAIL sends the query to the next one.
+#[test]
+fn failover_tries_the_next_upstream_on_listed_rcodes() {
+    let broken = FakeUpstream::start();
+    broken.set(Behaviour::Rcode(ResponseCode::ServFail));
+    let good = FakeUpstream::start();
+    good.add(rr("www.example.org. 60 A 192.0.2.80"));
+    let port = free_port();
+    let corefile = format!(
+        ".:{port} {{\n bind 127.0.0.1\n forward . {} {} {{\n  policy sequential\n  failover SERVFAIL\n }}\n}}\n",
+        broken.addr, good.addr
+    );
+    let _server = Server::start(BIN, &corefile, port);
+    let r = udp(local(port), &query("www.example.org.", RecordType::A, None));
+    assert_eq!(r.answers.len(), 1, "{r:?}");
+    assert_eq!(broken.count("www.example.org."), 1);
+    // Without failover the first upstream's SERVFAIL is the answer (CoreDNS 1.13).
+    let port = free_port();
+    let corefile = format!(
+        ".:{port} {{\n bind 127.0.0.1\n forward . {} {} {{\n  policy sequential\n }}\n}}\n",
+        broken.addr, good.addr
+    );
+    let _server = Server::start(BIN, &corefile, port);
+    let r = udp(local(port), &query("www.example.org.", RecordType::A, None));
+    assert_eq!(r.metadata.response_code, ResponseCode::ServFail);
+}

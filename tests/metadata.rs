@@ -35,7 +35,10 @@ fn labels_in_log_lines_and_templates() {
         assert!(start.elapsed() < Duration::from_secs(10), "{r:?}");
         std::thread::sleep(Duration::from_millis(20));
     }
-    let r = udp(local(port), &query("web.default.svc.cluster.local.", RecordType::A, None));
+    let r = udp(
+        local(port),
+        &query("web.default.svc.cluster.local.", RecordType::A, None),
+    );
     assert_eq!(r.answers.len(), 1);
     let line = server
         .wait_for_line("web.default.svc.cluster.local. ns=", Duration::from_secs(3))

@@ -204,7 +204,8 @@ pub fn assemble(blocks: &[ServerBlock], default_port: u16, previous: &Heritage) 
     let mut listeners: Vec<ListenerPlan> = Vec::new();
     // Zone, port and listen address: unique, as CoreDNS's validateZonesAndListeningAddresses
     // checks (two `.:53` blocks binding different addresses are fine).
-    let mut defined: std::collections::HashSet<(String, u16, Option<IpAddr>)> = std::collections::HashSet::new();
+    let mut defined: std::collections::HashSet<(String, u16, Option<IpAddr>)> =
+        std::collections::HashSet::new();
     let mut services: Vec<Arc<dyn Service>> = Vec::new();
     let mut lameduck = Duration::ZERO;
     let mut reporting: Vec<Arc<dyn Handler>> = Vec::new();
@@ -433,13 +434,19 @@ mod tests {
     /// address with its own chain; the same address twice is still an error.
     #[test]
     fn one_zone_on_several_bound_addresses() {
-        let p = plan(".:53 {\n bind 169.254.10.10\n whoami\n}\n.:53 {\n bind 169.254.10.11\n log\n whoami\n}\n")
-            .expect("plan");
+        let p =
+            plan(".:53 {\n bind 169.254.10.10\n whoami\n}\n.:53 {\n bind 169.254.10.11\n log\n whoami\n}\n")
+                .expect("plan");
         assert_eq!(p.served, [".:53"]);
         let chains: Vec<(Option<IpAddr>, Vec<&str>)> = p
             .listeners
             .iter()
-            .map(|l| (l.ip, l.zones.find(".", false).map(|c| names(c)).unwrap_or_default()))
+            .map(|l| {
+                (
+                    l.ip,
+                    l.zones.find(".", false).map(|c| names(c)).unwrap_or_default(),
+                )
+            })
             .collect();
         assert_eq!(
             chains,
@@ -451,7 +458,10 @@ mod tests {
         let errs = plan(".:53 {\n bind 169.254.10.10\n whoami\n}\n.:53 {\n bind 169.254.10.10\n whoami\n}\n")
             .err()
             .expect("errors");
-        assert_eq!(errs, ["Corefile:5 - Error during parsing: cannot serve dns://.:53 - it is already defined"]);
+        assert_eq!(
+            errs,
+            ["Corefile:5 - Error during parsing: cannot serve dns://.:53 - it is already defined"]
+        );
     }
 
     #[test]

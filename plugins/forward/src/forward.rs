@@ -124,7 +124,14 @@ impl Forward {
         let max_udp = usize::from(req.advertised_size().max(512));
         let (mut i, mut fails, mut attempts) = (0, 0, 0);
         let mut last: Option<ExchangeError> = None;
-        while tokio::time::Instant::now() < deadline && attempts < 2 * list.len() {
+        // `failover`: the last reply with one of its rcodes, returned if no upstream does better.
+        let mut failed_over: Option<Message> = None;
+        let cap = match self.options.max_connect_attempts {
+            None => 2 * list.len(),
+            Some(0) => usize::MAX,
+            Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
+        };
+        while tokio::time::Instant::now() < deadline && attempts < cap {
             if i >= list.len() {
                 i = 0;
                 fails = 0;
@@ -135,6 +142,10 @@ impl Forward {
                 fails += 1;
                 if fails < list.len() {
                     continue;
+                }
+                // Every upstream down: CoreDNS 1.12's failfast gives up here.
+                if self.options.failfast_all_unhealthy {
+                    return Err("no healthy proxies".to_string());
                 }
                 if let Some(p) = self.proxies.choose(&mut rand::rng()) {
                     proxy = p.clone();
@@ -164,6 +175,10 @@ impl Forward {
             match result {
                 Ok(mut m) => {
                     m.metadata.id = req.metadata.id;
+                    if self.options.failover.contains(&m.metadata.response_code) && i < list.len() {
+                        failed_over = Some(m);
+                        continue;
+                    }
                     return Ok(m);
                 }
                 Err(e) => {
@@ -176,6 +191,9 @@ impl Forward {
                     }
                 }
             }
+        }
+        if let Some(m) = failed_over {
+            return Ok(m);
         }
         Err(last.map_or_else(|| "no healthy proxies".to_string(), |e| e.to_string()))
     }

@@ -95,6 +95,8 @@ struct Via {
 
 struct Idle<T> {
     since: Instant,
+    /// When the connection was opened (`max_age`).
+    born: Instant,
     conn: T,
 }
 
@@ -274,16 +276,17 @@ impl Proxy {
         via: Via,
     ) -> Result<Message, ExchangeError> {
         let _place = self.streams.try_acquire().map_err(|_| ExchangeError::Busy)?;
-        let (mut stream, reused) = match via.cached.then(|| self.take_cached(pool, Proto::Tcp)).flatten() {
-            Some(s) => (s, true),
-            None => (connect.await?, false),
-        };
+        let (mut stream, born, reused) =
+            match via.cached.then(|| self.take_cached(pool, Proto::Tcp)).flatten() {
+                Some((s, born)) => (s, born, true),
+                None => (connect.await?, Instant::now(), false),
+            };
         let local = local_of(&stream);
         let reply = self
             .exchange_stream(&mut stream, reused, local, query, wire, via)
             .await?;
         if via.cached {
-            yield_back(pool, stream);
+            yield_back(pool, stream, born);
         }
         Ok(reply)
     }
@@ -366,8 +369,8 @@ impl Proxy {
     }
 
     /// An idle connection from the cache, counting the hit or miss.
-    fn take_cached<T>(&self, pool: &Mutex<Vec<Idle<T>>>, proto: Proto) -> Option<T> {
-        let conn = take(pool, self.options.expire);
+    fn take_cached<T>(&self, pool: &Mutex<Vec<Idle<T>>>, proto: Proto) -> Option<(T, Instant)> {
+        let conn = take(pool, self.options.expire, self.options.max_age);
         self.count_cache(conn.is_some(), proto);
         conn
     }
@@ -452,21 +455,25 @@ fn check(query: &Message, bytes: &[u8]) -> Result<Message, ExchangeError> {
     Ok(reply)
 }
 
-fn take<T>(pool: &Mutex<Vec<Idle<T>>>, expire: Duration) -> Option<T> {
+/// The most recently used connection idle for less than `expire` and, with a `max_age`,
+/// younger than it; older ones are closed.
+fn take<T>(pool: &Mutex<Vec<Idle<T>>>, expire: Duration, max_age: Duration) -> Option<(T, Instant)> {
     let mut pool = pool.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     while let Some(idle) = pool.pop() {
-        if idle.since.elapsed() < expire {
-            return Some(idle.conn);
+        let young = max_age.is_zero() || idle.born.elapsed() < max_age;
+        if idle.since.elapsed() < expire && young {
+            return Some((idle.conn, idle.born));
         }
     }
     None
 }
 
-fn yield_back<T>(pool: &Mutex<Vec<Idle<T>>>, conn: T) {
+fn yield_back<T>(pool: &Mutex<Vec<Idle<T>>>, conn: T, born: Instant) {
     let mut pool = pool.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     if pool.len() < MAX_IDLE {
         pool.push(Idle {
             since: Instant::now(),
+            born,
             conn,
         });
     }

@@ -38,6 +38,16 @@ pub struct Options {
     pub expire: Duration,
     /// How long to wait for an upstream's answer.
     pub read_timeout: Duration,
+    /// Upstream connect attempts per query: `None` is two per upstream (1.14.7's default), 0
+    /// no cap (`max_connect_attempts`, 1.13.2).
+    pub max_connect_attempts: Option<u32>,
+    /// With every upstream down, SERVFAIL at once rather than trying a random one (1.12.1).
+    pub failfast_all_unhealthy: bool,
+    /// Reply rcodes on which the next upstream is tried (`failover`, 1.13.2).
+    pub failover: Vec<ResponseCode>,
+    /// Pooled connections older than this are not reused, however busy (`max_age`, 1.14.3);
+    /// zero: no limit.
+    pub max_age: Duration,
 }
 
 /// One `forward` line.
@@ -123,6 +133,10 @@ fn parse_stanza(d: &mut Dispenser) -> Result<Config, SetupError> {
             health_check_domain: Name::root(),
             expire: Duration::from_secs(10),
             read_timeout: Duration::from_secs(2),
+            max_connect_attempts: None,
+            failfast_all_unhealthy: false,
+            failover: Vec::new(),
+            max_age: Duration::ZERO,
         },
     };
     let mut except = Vec::new();
@@ -222,6 +236,41 @@ fn parse_option(d: &mut Dispenser, c: &mut Config, except: &mut Vec<String>) -> 
             }
             c.max_concurrent = usize::try_from(n).unwrap_or(usize::MAX);
         }
+        "max_connect_attempts" => {
+            let v = one_arg(d)?;
+            let n: u32 = v.parse().map_err(|_| {
+                SetupError::Other(format!("strconv.ParseUint: parsing {v:?}: invalid syntax"))
+            })?;
+            c.options.max_connect_attempts = Some(n);
+        }
+        "failfast_all_unhealthy_upstreams" => {
+            if !d.remaining_args().is_empty() {
+                return Err(d.arg_err().into());
+            }
+            c.options.failfast_all_unhealthy = true;
+        }
+        "failover" => {
+            let rcodes = d.remaining_args();
+            if rcodes.is_empty() {
+                return Err(d.arg_err().into());
+            }
+            for rc in rcodes {
+                let code = rcode_from_str(&rc)
+                    .filter(|_| rc.parse::<u16>().is_err())
+                    .ok_or_else(|| SetupError::Other(format!("{rc} is not a valid rcode")))?;
+                if code == ResponseCode::NoError {
+                    return Err(SetupError::Other("NoError cannot be used in failover".into()));
+                }
+                c.options.failover.push(code);
+            }
+        }
+        "max_age" => {
+            let v = one_arg(d)?;
+            if v.starts_with('-') {
+                return Err(SetupError::Other(format!("max_age can't be negative: {v}")));
+            }
+            c.options.max_age = parse_duration(&v).map_err(SetupError::Other)?;
+        }
         "next" => {
             let rcodes = d.remaining_args();
             if rcodes.is_empty() {
@@ -277,6 +326,45 @@ mod tests {
         assert_eq!(
             parsed("forward example.org 10.0.0.1\nforward . 10.0.0.2").len(),
             2
+        );
+    }
+
+    /// Options of CoreDNS 1.12 to 1.14.
+    #[test]
+    fn newer_options() {
+        let c = &parsed(
+            "forward . 10.0.0.1 10.0.0.2 {\n failfast_all_unhealthy_upstreams\n failover SERVFAIL refused\n max_connect_attempts 3\n max_age 30s\n}",
+        )[0];
+        assert!(c.options.failfast_all_unhealthy);
+        assert_eq!(
+            c.options.failover,
+            [ResponseCode::ServFail, ResponseCode::Refused]
+        );
+        assert_eq!(c.options.max_connect_attempts, Some(3));
+        assert_eq!(c.options.max_age, Duration::from_secs(30));
+        assert_eq!(parsed("forward . 10.0.0.1")[0].options.max_connect_attempts, None);
+        let err = |input: &str| {
+            parse(&mut Dispenser::from_text(input))
+                .expect_err(input)
+                .to_string()
+        };
+        assert_eq!(
+            err("forward . 10.0.0.1 {\n failover NOERROR\n}"),
+            "NoError cannot be used in failover"
+        );
+        assert_eq!(
+            err("forward . 10.0.0.1 {\n failover BOGUS\n}"),
+            "BOGUS is not a valid rcode"
+        );
+        assert!(err("forward . 10.0.0.1 {\n failover\n}").contains("Wrong argument count"));
+        assert!(
+            err("forward . 10.0.0.1 {\n failfast_all_unhealthy_upstreams yes\n}")
+                .contains("Wrong argument count")
+        );
+        assert!(err("forward . 10.0.0.1 {\n max_connect_attempts -1\n}").contains("invalid syntax"));
+        assert_eq!(
+            err("forward . 10.0.0.1 {\n max_age -1s\n}"),
+            "max_age can't be negative: -1s"
         );
     }
 

@@ -194,7 +194,10 @@ impl Data<'_> {
         ]);
         let mut fields = fields;
         if let Some(meta) = self.meta {
-            let values = meta.iter().map(|(k, v)| (k.to_string(), Value::from(v.to_string()))).collect();
+            let values = meta
+                .iter()
+                .map(|(k, v)| (k.to_string(), Value::from(v.to_string())))
+                .collect();
             fields.insert(META_VALUES.to_string(), Value::Map(values));
         }
         Value::Object(fields)
