@@ -164,3 +164,40 @@ fn referrals_are_cached_for_the_minimal_ttl_clamped_by_success_bounds() {
     let r = udp(local(port), &query("www.sub.example.", RecordType::A, None));
     assert_eq!((r.authorities[0].ttl, r.additionals[0].ttl), (10, 10));
 }
+
+/// CoreDNS 1.14's serve_stale RESPONSE_TTL and serve_stale_policy prefer_positive: a stale
+/// positive answer, with the configured TTL, rather than a SERVFAIL cached since.
+#[test]
+fn stale_replies_carry_their_ttl_and_positive_ones_win_with_prefer_positive() {
+    for prefer_positive in [false, true] {
+        let up = FakeUpstream::start();
+        up.add(rr("flaky.example. 1 A 192.0.2.9"));
+        let policy = if prefer_positive {
+            "\n  serve_stale_policy prefer_positive"
+        } else {
+            ""
+        };
+        let (_s, port) = server(
+            &format!("cache {{\n  success 1000 1 1\n  serve_stale 1h immediate 30s{policy}\n }}"),
+            &up,
+        );
+        let r = udp(local(port), &query("flaky.example.", RecordType::A, None));
+        assert_eq!(r.answers.len(), 1);
+        std::thread::sleep(Duration::from_millis(2100));
+        up.set(Behaviour::Rcode(ResponseCode::ServFail));
+        // Expired: served stale with the response TTL; the refresh gets SERVFAIL, cached.
+        let r = udp(local(port), &query("flaky.example.", RecordType::A, None));
+        assert_eq!(ttls(&r), [30]);
+        std::thread::sleep(Duration::from_millis(300));
+        let r = udp(local(port), &query("flaky.example.", RecordType::A, None));
+        if prefer_positive {
+            assert_eq!(r.answers.len(), 1, "the stale positive answer");
+        } else {
+            assert_eq!(
+                r.metadata.response_code,
+                ResponseCode::ServFail,
+                "the cached SERVFAIL"
+            );
+        }
+    }
+}

@@ -5,7 +5,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use clusterdns_plugin::proto::op::Message;
+use clusterdns_plugin::proto::op::{Message, ResponseCode};
 use clusterdns_plugin::proto::rr::Name;
 use clusterdns_plugin::response::{ReplyType, typify};
 use clusterdns_plugin::{DetachedNext, Handler, Next, PluginError, Reply, Request};
@@ -90,7 +90,13 @@ struct Inner {
     /// Keys being refreshed in the background (prefetch, serve_stale): one refresh per key at a
     /// time, however many hits ask for it.
     refreshing: std::sync::Mutex<std::collections::HashSet<Key, foldhash::quality::RandomState>>,
+    /// When each key's last refresh failed (serve_stale's FAILURE_RECHECK); cleared whole past
+    /// [`MAX_FAILED`] keys.
+    failed: std::sync::Mutex<std::collections::HashMap<Key, Instant, foldhash::quality::RandomState>>,
 }
+
+/// Keys whose failed refresh is remembered, at most.
+const MAX_FAILED: usize = 10_000;
 
 /// Keys are client names, so the hasher is randomly seeded; foldhash's quality variant costs a
 /// fraction of SipHash on these short keys (callgrind: hashing was 15 % of a cache hit).
@@ -158,6 +164,7 @@ impl Inner {
             denial,
             series: ArcSwap::default(),
             refreshing: std::sync::Mutex::default(),
+            failed: std::sync::Mutex::default(),
         }
     }
 
@@ -169,6 +176,17 @@ impl Inner {
                 || (!self.config.serve_stale.is_zero()
                     && u64::try_from(-left).unwrap_or(0) < self.config.serve_stale.as_secs())
         };
+        // serve_stale_policy prefer_positive: an answer to the question before a denial.
+        if self.config.prefer_positive
+            && !self.config.serve_stale.is_zero()
+            && let Some(item) = self
+                .success
+                .get(key)
+                .filter(servable)
+                .filter(|i| i.answers_question())
+        {
+            return Some((item, Kind::Success));
+        }
         if let Some(item) = self.denial.get(key).filter(servable) {
             return Some((item, Kind::Denial));
         }
@@ -176,6 +194,34 @@ impl Inner {
             .get(key)
             .filter(servable)
             .map(|item| (item, Kind::Success))
+    }
+
+    /// Whether a refresh of `key` failed within the FAILURE_RECHECK period.
+    fn recently_failed(&self, key: &Key, now: Instant) -> bool {
+        if self.config.stale_recheck.is_zero() {
+            return false;
+        }
+        self.failed.lock().is_ok_and(|f| {
+            f.get(key)
+                .is_some_and(|at| now.duration_since(*at) < self.config.stale_recheck)
+        })
+    }
+
+    /// Records how a refresh of `key` went (only with a FAILURE_RECHECK period).
+    fn refreshed(&self, key: &Key, ok: bool) {
+        if self.config.stale_recheck.is_zero() {
+            return;
+        }
+        if let Ok(mut failed) = self.failed.lock() {
+            if ok {
+                failed.remove(key);
+            } else {
+                if failed.len() >= MAX_FAILED {
+                    failed.clear();
+                }
+                failed.insert(key.clone(), Instant::now());
+            }
+        }
     }
 
     /// Stores what may be stored and caps the TTLs of the reply going out to what was stored
@@ -251,8 +297,16 @@ impl Inner {
                 cache: &cache,
                 key: key.clone(),
             };
-            if let Ok(Reply::Answer(mut m)) = next.run(&mut req).await {
-                cache.store(key, &req, &mut m);
+            match next.run(&mut req).await {
+                Ok(Reply::Answer(mut m)) if m.metadata.response_code != ResponseCode::ServFail => {
+                    cache.refreshed(&key, true);
+                    cache.store(key, &req, &mut m);
+                }
+                Ok(Reply::Answer(mut m)) => {
+                    cache.refreshed(&key, false);
+                    cache.store(key, &req, &mut m);
+                }
+                _ => cache.refreshed(&key, false),
             }
         });
     }
@@ -330,16 +384,29 @@ impl Handler for Cache {
         }
         let left = item.remaining(now);
         if left < 0 {
-            if this.config.verify_stale {
-                // verify: ask first, serve the stale copy only if that fails.
-                if let Ok(Reply::Answer(mut m)) = next.run(req).await
-                    && m.metadata.response_code != clusterdns_plugin::proto::op::ResponseCode::ServFail
-                {
-                    this.store(key, req, &mut m);
-                    return Ok(Reply::Answer(m));
+            if this.recently_failed(&key, now) {
+                // FAILURE_RECHECK: the last refresh failed a moment ago; serve stale as it is.
+            } else if this.config.verify_stale {
+                // verify: ask first, serve the stale copy only if that fails (or, with a verify
+                // timeout, takes longer; the refresh then goes on in the background).
+                let asked = if this.config.verify_timeout.is_zero() {
+                    Some(next.run(req).await)
+                } else {
+                    tokio::time::timeout(this.config.verify_timeout, next.run(req))
+                        .await
+                        .ok()
+                };
+                match asked {
+                    Some(Ok(Reply::Answer(mut m))) if m.metadata.response_code != ResponseCode::ServFail => {
+                        this.refreshed(&key, true);
+                        this.store(key, req, &mut m);
+                        return Ok(Reply::Answer(m));
+                    }
+                    Some(_) => this.refreshed(&key, false),
+                    None => this.refresh(key.clone(), req, next.detach()),
                 }
             } else {
-                this.refresh(key, req, next.detach());
+                this.refresh(key.clone(), req, next.detach());
             }
             if let Some(c) = metrics::SERVED_STALE.as_ref() {
                 c.with_label_values(&labels).inc();
@@ -356,8 +423,11 @@ impl Handler for Cache {
         }
         let ttl = if this.config.keepttl {
             item.ttl.as_secs()
+        } else if left < 0 {
+            // A stale reply: serve_stale's RESPONSE_TTL (0 by default, as CoreDNS).
+            u64::from(this.config.stale_ttl)
         } else {
-            u64::try_from(left.max(0)).unwrap_or(0)
+            u64::try_from(left).unwrap_or(0)
         };
         Ok(Reply::Answer(
             item.to_reply(req, u32::try_from(ttl).unwrap_or(u32::MAX)),

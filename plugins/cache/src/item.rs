@@ -29,6 +29,13 @@ pub struct Item {
 }
 
 impl Item {
+    /// A positive reply that answers its question (serve_stale_policy prefer_positive): NOERROR
+    /// with records in the answer section (of the type asked, or a CNAME to follow), under the
+    /// key of that question.
+    pub fn answers_question(&self) -> bool {
+        self.rcode == ResponseCode::NoError && !self.answers.is_empty()
+    }
+
     pub fn new(m: &Message, ttl: Duration, now: Instant) -> Self {
         Item {
             rcode: m.metadata.response_code,

@@ -52,6 +52,14 @@ pub struct Config {
     pub serve_stale: Duration,
     /// With serve_stale: ask upstream first and serve stale only on failure.
     pub verify_stale: bool,
+    /// verify: how long to wait for the upstream before serving stale (zero: its own timeout).
+    pub verify_timeout: Duration,
+    /// The TTL stale replies carry (RFC 8767 recommends 30 s; CoreDNS's default is 0).
+    pub stale_ttl: u32,
+    /// After a failed refresh, how long the stale entry is served without trying again.
+    pub stale_recheck: Duration,
+    /// `serve_stale_policy prefer_positive`: a positive answer before a cached denial.
+    pub prefer_positive: bool,
     /// How long SERVFAIL replies are kept (zero: not at all).
     pub servfail: Duration,
     /// Serve cached replies with the TTL they were stored with.
@@ -89,6 +97,10 @@ pub fn parse(d: &mut Dispenser, block_zones: &[String]) -> Result<Config, SetupE
         prefetch_percentage: 10,
         serve_stale: Duration::ZERO,
         verify_stale: false,
+        verify_timeout: Duration::ZERO,
+        stale_ttl: 0,
+        stale_recheck: Duration::ZERO,
+        prefer_positive: false,
         servfail: Duration::from_secs(5),
         keepttl: false,
     };
@@ -170,10 +182,13 @@ pub fn parse(d: &mut Dispenser, block_zones: &[String]) -> Result<Config, SetupE
                     }
                 }
                 "serve_stale" => {
-                    if args.len() > 2 {
+                    // CoreDNS 1.14.7: DURATION, then `immediate [RESPONSE_TTL [RECHECK]]` or
+                    // `verify [TIMEOUT [RESPONSE_TTL [RECHECK]]]`.
+                    if args.len() > 5 {
                         return Err(d.arg_err().into());
                     }
                     c.serve_stale = Duration::from_secs(3600);
+                    (c.stale_ttl, c.stale_recheck, c.verify_timeout) = (0, Duration::ZERO, Duration::ZERO);
                     if let Some(dur) = args.first() {
                         if dur.starts_with('-') {
                             return Err(other("invalid negative duration for serve_stale".into()));
@@ -188,7 +203,37 @@ pub fn parse(d: &mut Dispenser, block_zones: &[String]) -> Result<Config, SetupE
                             return Err(other(format!("invalid value for serve_stale refresh mode: {m}")));
                         }
                     };
+                    let mut rest = args.iter().skip(2);
+                    if c.verify_stale
+                        && let Some(t) = rest.next()
+                    {
+                        if t.starts_with('-') {
+                            return Err(other("invalid negative timeout for serve_stale verify".into()));
+                        }
+                        c.verify_timeout = parse_duration(t)
+                            .map_err(|e| other(format!("invalid serve_stale verify timeout: {e}")))?;
+                    }
+                    if let Some(ttl) = rest.next() {
+                        let d = parse_duration(ttl)
+                            .ok()
+                            .filter(|d| d.subsec_nanos() == 0)
+                            .ok_or_else(|| other(format!("invalid serve_stale response TTL: {ttl}")))?;
+                        c.stale_ttl = u32::try_from(d.as_secs())
+                            .map_err(|_| other(format!("invalid serve_stale response TTL: {ttl}")))?;
+                    }
+                    if let Some(recheck) = rest.next() {
+                        c.stale_recheck = parse_duration(recheck)
+                            .map_err(|_| other(format!("invalid serve_stale failure recheck: {recheck}")))?;
+                    }
+                    if rest.next().is_some() {
+                        return Err(d.arg_err().into());
+                    }
                 }
+                "serve_stale_policy" => match args.as_slice() {
+                    [p] if p.eq_ignore_ascii_case("prefer_positive") => c.prefer_positive = true,
+                    [p] => return Err(other(format!("invalid serve_stale_policy: {p}"))),
+                    _ => return Err(d.arg_err().into()),
+                },
                 "servfail" => {
                     let [dur] = args.as_slice() else {
                         return Err(d.arg_err().into());
@@ -245,6 +290,48 @@ fn atoi(s: &str) -> Result<i64, SetupError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// serve_stale's arguments and serve_stale_policy of CoreDNS 1.14.
+    #[test]
+    fn newer_serve_stale_arguments() {
+        let p = |input: &str| {
+            parse(&mut Dispenser::from_text(input), &[".".to_string()]).map_err(|e| e.to_string())
+        };
+        let c = p("cache {\n serve_stale 1h immediate 30s 10s\n serve_stale_policy prefer_positive\n}")
+            .expect("ok");
+        assert_eq!(
+            (c.verify_stale, c.stale_ttl, c.stale_recheck),
+            (false, 30, Duration::from_secs(10))
+        );
+        assert!(c.prefer_positive);
+        let c = p("cache {\n serve_stale 1h verify 100ms 30s 30s\n}").expect("ok");
+        assert_eq!(
+            (c.verify_stale, c.verify_timeout, c.stale_ttl),
+            (true, Duration::from_millis(100), 30)
+        );
+        let c = p("cache {\n serve_stale 1h verify 0 30s\n}").expect("ok");
+        assert_eq!((c.verify_timeout, c.stale_ttl), (Duration::ZERO, 30));
+        assert!(
+            p("cache {\n serve_stale 1h immediate 1.5s\n}")
+                .expect_err("ttl")
+                .contains("invalid serve_stale response TTL: 1.5s")
+        );
+        assert!(
+            p("cache {\n serve_stale 1h verify -1s\n}")
+                .expect_err("neg")
+                .contains("invalid negative timeout for serve_stale verify")
+        );
+        assert!(
+            p("cache {\n serve_stale 1h immediate 30s 30s 1s\n}")
+                .expect_err("too many")
+                .contains("Wrong argument count")
+        );
+        assert!(
+            p("cache {\n serve_stale_policy newest\n}")
+                .expect_err("policy")
+                .contains("invalid serve_stale_policy: newest")
+        );
+    }
 
     fn parsed(input: &str) -> Config {
         parse(
