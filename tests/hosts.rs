@@ -89,3 +89,22 @@ fn file_edits_are_picked_up_after_the_reload_interval() {
     );
     assert_eq!(a_records(port, "old.example.org.").0, ResponseCode::ServFail);
 }
+
+/// CoreDNS 1.14.7's fallthrough_unsupported: types hosts cannot have go to the next plugin.
+#[test]
+fn unsupported_types_fall_through_on_request() {
+    let up = testkit::FakeUpstream::start();
+    up.add(testkit::rr("mail.example.org. 60 MX 10 mx.example.org."));
+    let port = free_port();
+    let corefile = format!(
+        ".:{port} {{\n bind 127.0.0.1\n hosts {{\n  10.0.0.1 mail.example.org\n  fallthrough_unsupported\n  fallthrough\n }}\n forward . {}\n}}\n",
+        up.addr
+    );
+    let _server = Server::start(BIN, &corefile, port);
+    let r = udp(local(port), &query("mail.example.org.", RecordType::MX, None));
+    assert_eq!(r.answers.len(), 1, "{r:?}");
+    assert_eq!(r.answers[0].record_type(), RecordType::MX);
+    // Addresses still come from hosts.
+    let r = udp(local(port), &query("mail.example.org.", RecordType::A, None));
+    assert_eq!(r.answers[0].data.to_string(), "10.0.0.1");
+}

@@ -112,6 +112,7 @@ pub struct Hosts {
     origins: Zones,
     ttl: u32,
     fallthrough: Fallthrough,
+    fallthrough_unsupported: bool,
     inline: HostsMap,
     file: Arc<FileSource>,
 }
@@ -122,6 +123,7 @@ impl Hosts {
             origins: config.origins.clone(),
             ttl: config.ttl,
             fallthrough: config.fallthrough.clone(),
+            fallthrough_unsupported: config.fallthrough_unsupported,
             inline,
             file,
         }
@@ -182,6 +184,10 @@ impl Handler for Hosts {
                 .flatten()
                 .map(|ip| self.record(&owner, RData::AAAA(AAAA(*ip))))
                 .collect(),
+            // Hosts has no other types; with fallthrough_unsupported they are the next plugin's.
+            _ if self.fallthrough_unsupported && self.fallthrough.through(&owner) => {
+                return next.run(req).await;
+            }
             _ => Vec::new(),
         };
         if answers.is_empty() && !file.has_name(qname) && !self.inline.has_name(qname) {
@@ -235,7 +241,7 @@ mod tests {
                     .map(|r| format!("{} {} {}", r.name, r.ttl, r.data))
                     .collect(),
             ),
-            Reply::NoAnswer(rc) => (rc, false, vec![]),
+            other => (other.rcode(), false, vec![]),
         }
     }
 

@@ -23,6 +23,8 @@ pub struct Config {
     /// How often the file is checked for changes; zero: never.
     pub reload: Duration,
     pub fallthrough: Fallthrough,
+    /// Types other than A, AAAA and PTR go to the next plugin (CoreDNS 1.14.7).
+    pub fallthrough_unsupported: bool,
 }
 
 /// Sets up `hosts`: the handler, and a service that reads the file and re-reads it on change.
@@ -57,6 +59,7 @@ pub fn parse(d: &mut Dispenser, block_zones: &[String]) -> Result<Config, SetupE
         reverse: true,
         reload: Duration::from_secs(5),
         fallthrough: Fallthrough::default(),
+        fallthrough_unsupported: false,
     };
     let mut seen = false;
     while d.next() {
@@ -80,6 +83,12 @@ pub fn parse(d: &mut Dispenser, block_zones: &[String]) -> Result<Config, SetupE
             match d.val() {
                 "fallthrough" => {
                     config.fallthrough = Fallthrough::from_args(&d.remaining_args()).map_err(|e| d.err(e))?;
+                }
+                "fallthrough_unsupported" => {
+                    if !d.remaining_args().is_empty() {
+                        return Err(d.arg_err().into());
+                    }
+                    config.fallthrough_unsupported = true;
                 }
                 "no_reverse" => config.reverse = false,
                 "ttl" => {
@@ -117,6 +126,9 @@ pub fn parse(d: &mut Dispenser, block_zones: &[String]) -> Result<Config, SetupE
             }
         }
     }
+    if config.fallthrough_unsupported && !config.fallthrough.is_on() {
+        return Err(d.err("fallthrough_unsupported requires fallthrough").into());
+    }
     Ok(config)
 }
 
@@ -135,6 +147,23 @@ mod tests {
         assert_eq!(c.origins, Zones::parse(&["."]).expect("zones"));
         assert_eq!((c.ttl, c.reverse, c.reload), (3600, true, Duration::from_secs(5)));
         assert!(!c.fallthrough.is_on() && c.inline.is_empty());
+    }
+
+    #[test]
+    fn fallthrough_unsupported() {
+        let c = parsed("hosts {\n 10.0.0.1 a.example.org\n fallthrough_unsupported\n fallthrough\n}");
+        assert!(c.fallthrough_unsupported && c.fallthrough.is_on());
+        assert_eq!(c.inline, ["10.0.0.1 a.example.org"]);
+        let e = parse(
+            &mut Dispenser::from_text("hosts {\n fallthrough_unsupported\n}"),
+            &[".".into()],
+        )
+        .expect_err("needs fallthrough");
+        assert!(
+            e.to_string()
+                .contains("fallthrough_unsupported requires fallthrough"),
+            "{e}"
+        );
     }
 
     #[test]

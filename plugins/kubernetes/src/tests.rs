@@ -239,8 +239,8 @@ async fn ask_class(h: &Arc<dyn Handler>, name: &str, t: RecordType, class: DNSCl
             ns: text(&m.authorities),
             extra: text(&m.additionals),
         },
-        Reply::NoAnswer(rc) => Got {
-            rcode: rc,
+        other => Got {
+            rcode: other.rcode(),
             aa: false,
             answer: vec![],
             ns: vec![],
