@@ -296,8 +296,9 @@ fn cli_version_plugins_and_bad_flag() {
     let out = Command::new(BIN).arg("--plugins").output().expect("run");
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     let plugins: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("  dns.")).collect();
-    // Listed in execution order (CoreDNS 1.11.3's plugin.cfg), the foundation's among them.
-    let order = "root metadata geoip cancel tls timeouts reload nsid bufsize bind debug trace ready health pprof \
+    // Listed in execution order (CoreDNS 1.11.3's plugin.cfg, with 1.12's multisocket in its
+    // place), the foundation's among them.
+    let order = "root metadata geoip cancel tls timeouts multisocket reload nsid bufsize bind debug trace ready health pprof \
                  prometheus errors log dnstap local dns64 acl any chaos loadbalance tsig cache rewrite header dnssec \
                  autopath minimal template transfer hosts route53 azure clouddns k8s_external kubernetes file auto \
                  secondary etcd loop forward grpc erratic whoami on sign view";

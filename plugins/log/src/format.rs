@@ -215,7 +215,7 @@ mod tests {
                 Segment::Text("x ".into()),
                 Segment::Name,
                 Segment::Text(" ".into()),
-                Segment::Empty,
+                Segment::Meta("meta".into()),
                 Segment::Text(" ".into()),
                 Segment::Empty,
                 Segment::Text(" ".into()),
