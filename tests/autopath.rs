@@ -2,7 +2,6 @@
 //! (found by its address in the test API server's pods) is walked on the server; a glibc
 //! resolver in a network namespace, with a pod's resolv.conf, shows what that saves.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use hickory_proto::op::{Message, ResponseCode};
@@ -168,61 +167,13 @@ fn search_path_from_a_resolv_conf_for_every_client() {
     assert_eq!(records(&r), ["db.corp.example. 3600 A 10.0.0.9"]);
 }
 
-/// Runs `f` inside a new network and mount namespace, in a copy of this test binary: the
-/// server there listens on port 53 of its own loopback, where glibc's resolver looks.
-fn in_namespace(test: &str, f: impl FnOnce()) {
-    const INSIDE: &str = "CLUSTERDNS_TEST_IN_NETNS";
-    if std::env::var_os(INSIDE).is_some() {
-        return f();
-    }
-    let usable = Command::new("unshare")
-        .args(["--net", "--mount", "true"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !usable {
-        // .ci/run asks for namespaces when it runs as root, where they work: there this test
-        // is never skipped.
-        assert!(
-            std::env::var_os("CLUSTERDNS_REQUIRE_NETNS").is_none(),
-            "unshare --net --mount is needed for {test}"
-        );
-        eprintln!("skipping {test}: unshare --net --mount is not permitted here (not root?)");
-        return;
-    }
-    let exe = std::env::current_exe().expect("test binary");
-    let out = Command::new("unshare")
-        .args(["--net", "--mount", "--"])
-        .arg(exe)
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
-        .env(INSIDE, "1")
-        .output()
-        .expect("unshare");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success() && text.contains("1 passed"), "{text}");
-}
-
-fn sh(script: &str) -> String {
-    let out = Command::new("sh").args(["-c", script]).output().expect("sh");
-    assert!(
-        out.status.success(),
-        "{script}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 #[test]
 fn glibc_pod_lookups_cost_two_queries_with_autopath() {
-    in_namespace("glibc_pod_lookups_cost_two_queries_with_autopath", || {
+    testkit::netns::in_namespace("glibc_pod_lookups_cost_two_queries_with_autopath", || {
         // The pod's address, and queries to 127.0.0.1 sent from it (as a pod's come from its IP);
         // an IPv6 address too, so that glibc asks AAAA as well as A (AI_ADDRCONFIG).
         let pod_ip = "10.244.1.5";
-        sh(&format!(
+        testkit::netns::sh(&format!(
             "ip link set lo up && ip addr add {pod_ip}/32 dev lo && \
              ip route replace local 127.0.0.1 dev lo table local src {pod_ip} && \
              ip addr add fd00:10:244:1::5/128 dev lo nodad"
@@ -230,7 +181,7 @@ fn glibc_pod_lookups_cost_two_queries_with_autopath() {
         let dir = TempDir::new("glibc");
         // The server's own resolv.conf (no search list), and the pod's, as kubelet writes it.
         let server_resolv = dir.write("server-resolv.conf", "nameserver 127.0.0.1\n");
-        sh(&format!(
+        testkit::netns::sh(&format!(
             "mount --bind {} /etc/resolv.conf",
             server_resolv.display()
         ));
@@ -239,7 +190,7 @@ fn glibc_pod_lookups_cost_two_queries_with_autopath() {
             "search default.svc.cluster.local svc.cluster.local cluster.local\nnameserver 127.0.0.1\noptions ndots:5\n",
         );
         let getent = |name: &str| {
-            sh(&format!(
+            testkit::netns::sh(&format!(
                 "unshare --mount sh -c 'mount --bind {} /etc/resolv.conf && getent ahosts {name}'",
                 pod_resolv.display()
             ))

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 pub mod apiserver;
 mod load;
+pub mod netns;
 mod upstream;
 
 pub use apiserver::FakeApiServer;
