@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clusterdns_plugin::proto::rr::Name;
 use clusterdns_plugin::{
-    BlockInfo, Chain as Handlers, Handler, Readiness, Service, Setup, SetupOutput, Timeouts,
+    BlockInfo, Chain as Handlers, Handler, Readiness, Service, Setup, SetupError, SetupOutput, Timeouts,
 };
 use corefile::{ServerBlock, Transport, parse_key};
 
@@ -291,6 +291,15 @@ pub fn assemble(blocks: &[ServerBlock], default_port: u16, previous: &Heritage) 
                 _ => {
                     let mut s = Setup::new(&info, tokens.dispenser()).replacing(before.map(|b| &b.output));
                     if let Err(e) = setup(&mut s) {
+                        // CoreDNS prints some setup errors without a place; ours always name
+                        // one: the directive's line, after CoreDNS's text.
+                        let e = match e {
+                            SetupError::Other(m) if !m.contains(" - Error during parsing: ") => {
+                                let line = tokens.first().map_or(0, |t| t.line);
+                                format!("{m} ({}:{line})", info.file)
+                            }
+                            e => e.to_string(),
+                        };
                         errors.push(format!("plugin/{}: {e}", directive.name));
                         continue;
                     }
@@ -590,7 +599,7 @@ mod tests {
         let want = [
             "Corefile:4 - Error during parsing: cannot serve dns://a.org.:53 - it is already defined",
             "plugin/dnstap: Corefile:8 - Error during parsing: directive 'dnstap' is not supported by clusterdns yet",
-            "plugin/health: address 80: missing port in address",
+            "plugin/health: address 80: missing port in address (Corefile:9)",
             "Corefile:11 - Error during parsing: transport 'tls://' is not supported by clusterdns yet (only dns://)",
         ];
         for w in want {
