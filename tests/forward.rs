@@ -357,3 +357,21 @@ fn failover_tries_the_next_upstream_on_listed_rcodes() {
     let r = udp(local(port), &query("www.example.org.", RecordType::A, None));
     assert_eq!(r.metadata.response_code, ResponseCode::ServFail);
 }
+
+/// CoreDNS 1.14.5's `source_address`: queries leave from that address, over UDP and TCP.
+#[test]
+fn queries_leave_from_the_source_address() {
+    let up = FakeUpstream::start();
+    up.add(rr("www.example.org. 60 A 192.0.2.81"));
+    for transport in ["", "\n  force_tcp"] {
+        let port = free_port();
+        let corefile = format!(
+            ".:{port} {{\n bind 127.0.0.1\n forward . {} {{\n  source_address 127.0.0.1\n  read_timeout 1s{transport}\n }}\n}}\n",
+            up.addr
+        );
+        let _server = Server::start(BIN, &corefile, port);
+        let r = udp(local(port), &query("www.example.org.", RecordType::A, None));
+        assert_eq!(r.answers.len(), 1, "{transport}: {r:?}");
+    }
+    assert!(up.received().iter().any(|q| q.tcp) && up.received().iter().any(|q| !q.tcp));
+}

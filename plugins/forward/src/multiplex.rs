@@ -63,6 +63,8 @@ impl Drop for Open {
 /// The shared sockets of one upstream.
 pub struct Multiplexer {
     upstream: SocketAddr,
+    /// The local address to send from (`source_address`), if not any.
+    source: Option<std::net::IpAddr>,
     started: Instant,
     pool: Mutex<Pool>,
 }
@@ -89,9 +91,11 @@ impl Drop for Place<'_> {
 }
 
 impl Multiplexer {
-    pub fn new(upstream: SocketAddr) -> Self {
+    /// Sockets to `upstream`, sent from `source` if given (`source_address`).
+    pub fn new(upstream: SocketAddr, source: Option<std::net::IpAddr>) -> Self {
         Self {
             upstream,
+            source,
             started: Instant::now(),
             pool: Mutex::new(Pool::default()),
         }
@@ -143,12 +147,8 @@ impl Multiplexer {
     }
 
     async fn open_socket(&self, now: u64) -> Result<Open, MuxError> {
-        let any: SocketAddr = if self.upstream.is_ipv4() {
-            ([0, 0, 0, 0], 0).into()
-        } else {
-            ([0u16; 8], 0).into()
-        };
-        let socket = UdpSocket::bind(any).await.map_err(MuxError::Io)?;
+        let local = crate::proxy::local_address(self.upstream, self.source);
+        let socket = UdpSocket::bind(local).await.map_err(MuxError::Io)?;
         socket.connect(self.upstream).await.map_err(MuxError::Io)?;
         let shared = Arc::new(Socket {
             socket,
@@ -262,7 +262,7 @@ mod tests {
 
     #[tokio::test]
     async fn replies_reach_their_queries_over_few_sockets() {
-        let mux = Arc::new(Multiplexer::new(upstream(true).await));
+        let mux = Arc::new(Multiplexer::new(upstream(true).await, None));
         let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
         let mut tasks = Vec::new();
         // A burst the test upstream's own receive buffer takes whole.
@@ -287,7 +287,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_silent_upstream_holds_no_more_than_its_bound() {
-        let mux = Arc::new(Multiplexer::new(upstream(false).await));
+        let mux = Arc::new(Multiplexer::new(upstream(false).await, None));
         let deadline = tokio::time::Instant::now() + Duration::from_millis(300);
         let mut tasks = Vec::new();
         for _ in 0..(PER_SOCKET * MAX_SOCKETS + 100) {

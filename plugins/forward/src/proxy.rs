@@ -120,6 +120,7 @@ pub struct Proxy {
 impl Proxy {
     pub fn new(upstream: Upstream, options: Arc<Options>, tls: Option<Tls>) -> Self {
         let addr = upstream.addr;
+        let source = options.source_address;
         let label = upstream.label();
         let tls = matches!(upstream.transport, UpstreamTransport::Tls { .. })
             .then_some(tls)
@@ -128,7 +129,7 @@ impl Proxy {
             upstream,
             label,
             options,
-            udp: Multiplexer::new(addr),
+            udp: Multiplexer::new(addr, source),
             tcp: Mutex::new(Vec::new()),
             streams: tokio::sync::Semaphore::new(MAX_STREAMS),
             tls_conns: Mutex::new(Vec::new()),
@@ -212,12 +213,7 @@ impl Proxy {
         max_udp: usize,
         deadline: tokio::time::Instant,
     ) -> Result<Vec<u8>, ExchangeError> {
-        let any: SocketAddr = if self.upstream.addr.is_ipv4() {
-            ([0, 0, 0, 0], 0).into()
-        } else {
-            ([0u16; 8], 0).into()
-        };
-        let sock = UdpSocket::bind(any)
+        let sock = UdpSocket::bind(local_address(self.upstream.addr, self.options.source_address))
             .await
             .map_err(|e| ExchangeError::Io(format!("dial udp: {e}")))?;
         sock.connect(self.upstream.addr)
@@ -286,7 +282,11 @@ impl Proxy {
             .exchange_stream(&mut stream, reused, local, query, wire, via)
             .await?;
         if via.cached {
-            yield_back(pool, stream, born);
+            let keep = match self.options.max_idle_conns {
+                0 => MAX_IDLE,
+                n => n.min(MAX_IDLE),
+            };
+            yield_back(pool, stream, born, keep);
         }
         Ok(reply)
     }
@@ -308,7 +308,18 @@ impl Proxy {
     }
 
     async fn dial(&self) -> Result<TcpStream, ExchangeError> {
-        match tokio::time::timeout(DIAL_TIMEOUT, TcpStream::connect(self.upstream.addr)).await {
+        let connect = async {
+            let socket = if self.upstream.addr.is_ipv4() {
+                tokio::net::TcpSocket::new_v4()?
+            } else {
+                tokio::net::TcpSocket::new_v6()?
+            };
+            if self.options.source_address.is_some() {
+                socket.bind(local_address(self.upstream.addr, self.options.source_address))?;
+            }
+            socket.connect(self.upstream.addr).await
+        };
+        match tokio::time::timeout(DIAL_TIMEOUT, connect).await {
             Ok(Ok(s)) => Ok(s),
             Ok(Err(e)) => Err(ExchangeError::Io(format!("dial tcp {}: {e}", self.upstream.addr))),
             Err(_) => Err(ExchangeError::Timeout {
@@ -468,13 +479,23 @@ fn take<T>(pool: &Mutex<Vec<Idle<T>>>, expire: Duration, max_age: Duration) -> O
     None
 }
 
-fn yield_back<T>(pool: &Mutex<Vec<Idle<T>>>, conn: T, born: Instant) {
+fn yield_back<T>(pool: &Mutex<Vec<Idle<T>>>, conn: T, born: Instant, keep: usize) {
     let mut pool = pool.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    if pool.len() < MAX_IDLE {
+    if pool.len() < keep {
         pool.push(Idle {
             since: Instant::now(),
             born,
             conn,
         });
+    }
+}
+
+/// The local address to send to `upstream` from: `source` (`source_address`) or any address of
+/// the upstream's family, any port.
+pub fn local_address(upstream: SocketAddr, source: Option<std::net::IpAddr>) -> SocketAddr {
+    match source {
+        Some(ip) => SocketAddr::new(ip, 0),
+        None if upstream.is_ipv4() => ([0, 0, 0, 0], 0).into(),
+        None => ([0u16; 8], 0).into(),
     }
 }

@@ -48,6 +48,10 @@ pub struct Options {
     /// Pooled connections older than this are not reused, however busy (`max_age`, 1.14.3);
     /// zero: no limit.
     pub max_age: Duration,
+    /// Idle connections kept per upstream and transport (`max_idle_conns`; 0: the bound).
+    pub max_idle_conns: usize,
+    /// The address upstream queries and health checks are sent from (`source_address`, 1.14.5).
+    pub source_address: Option<std::net::IpAddr>,
 }
 
 /// One `forward` line.
@@ -137,6 +141,8 @@ fn parse_stanza(d: &mut Dispenser) -> Result<Config, SetupError> {
             failfast_all_unhealthy: false,
             failover: Vec::new(),
             max_age: Duration::ZERO,
+            max_idle_conns: 0,
+            source_address: None,
         },
     };
     let mut except = Vec::new();
@@ -264,6 +270,28 @@ fn parse_option(d: &mut Dispenser, c: &mut Config, except: &mut Vec<String>) -> 
                 c.options.failover.push(code);
             }
         }
+        "read_timeout" => {
+            let v = one_arg(d)?;
+            if v.starts_with('-') || parse_duration(&v).is_ok_and(|t| t.is_zero()) {
+                return Err(SetupError::Other(format!("read_timeout must be positive: {v}")));
+            }
+            c.options.read_timeout = parse_duration(&v).map_err(SetupError::Other)?;
+        }
+        "max_idle_conns" => {
+            let v = one_arg(d)?;
+            let n = clusterdns_plugin::atoi(&v).map_err(SetupError::Other)?;
+            if n < 0 {
+                return Err(SetupError::Other(format!(
+                    "max_idle_conns can't be negative: {n}"
+                )));
+            }
+            c.options.max_idle_conns = usize::try_from(n).unwrap_or(usize::MAX);
+        }
+        "source_address" => {
+            let v = one_arg(d)?;
+            let ip = v.parse().map_err(|_| d.err(format!("invalid IP address: {v}")))?;
+            c.options.source_address = Some(ip);
+        }
         "max_age" => {
             let v = one_arg(d)?;
             if v.starts_with('-') {
@@ -343,6 +371,12 @@ mod tests {
         assert_eq!(c.options.max_connect_attempts, Some(3));
         assert_eq!(c.options.max_age, Duration::from_secs(30));
         assert_eq!(parsed("forward . 10.0.0.1")[0].options.max_connect_attempts, None);
+        let c = &parsed(
+            "forward . 10.0.0.1 {\n read_timeout 5s\n max_idle_conns 16\n source_address 10.0.0.9\n}",
+        )[0];
+        assert_eq!(c.options.read_timeout, Duration::from_secs(5));
+        assert_eq!(c.options.max_idle_conns, 16);
+        assert_eq!(c.options.source_address, Some("10.0.0.9".parse().expect("ip")));
         let err = |input: &str| {
             parse(&mut Dispenser::from_text(input))
                 .expect_err(input)
@@ -366,6 +400,15 @@ mod tests {
             err("forward . 10.0.0.1 {\n max_age -1s\n}"),
             "max_age can't be negative: -1s"
         );
+        assert_eq!(
+            err("forward . 10.0.0.1 {\n read_timeout 0s\n}"),
+            "read_timeout must be positive: 0s"
+        );
+        assert_eq!(
+            err("forward . 10.0.0.1 {\n max_idle_conns -1\n}"),
+            "max_idle_conns can't be negative: -1"
+        );
+        assert!(err("forward . 10.0.0.1 {\n source_address nope\n}").contains("invalid IP address: nope"));
     }
 
     #[test]
