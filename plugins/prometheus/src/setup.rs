@@ -34,8 +34,19 @@ pub fn parse(d: &mut Dispenser) -> Result<String, SetupError> {
         if let Some(a) = optional_listen_addr(d)? {
             addr = a;
         }
-        if d.next_block() {
-            return Err(d.err(format!("unknown property '{}'", d.val())).into());
+        while d.next_block() {
+            match d.val() {
+                // CoreDNS 1.14.3: Go's runtime metrics; there is no Go runtime here to report.
+                "runtime_metrics" => {
+                    if !d.remaining_args().is_empty() {
+                        return Err(d.arg_err().into());
+                    }
+                }
+                other => {
+                    let other = other.to_string();
+                    return Err(d.err(format!("unknown property '{other}'")).into());
+                }
+            }
         }
     }
     Ok(addr)
@@ -44,6 +55,18 @@ pub fn parse(d: &mut Dispenser) -> Result<String, SetupError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn runtime_metrics_is_accepted() {
+        assert_eq!(
+            parse(&mut Dispenser::from_text(
+                "prometheus :9153 {\n runtime_metrics\n}"
+            ))
+            .expect("ok"),
+            ":9153"
+        );
+        assert!(parse(&mut Dispenser::from_text("prometheus {\n runtime_metrics x\n}")).is_err());
+    }
 
     #[test]
     fn parse_table() {
@@ -65,8 +88,8 @@ mod tests {
                 ("prometheus a b", "Wrong argument count"),
                 ("prometheus 9153", "address 9153: missing port in address"),
                 (
-                    "prometheus :9153 {\n runtime_metrics\n}",
-                    "Corefile:2 - Error during parsing: unknown property 'runtime_metrics'",
+                    "prometheus :9153 {\n histograms\n}",
+                    "Corefile:2 - Error during parsing: unknown property 'histograms'",
                 ),
             ],
         );
