@@ -7,16 +7,11 @@ use std::time::{Duration, Instant};
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::RecordType;
 use testkit::apiserver::{namespace, pod, service};
-use testkit::{FakeApiServer, FakeUpstream, Server, TempDir, free_port, http_get, local, query, rr, udp};
+use testkit::{
+    FakeApiServer, FakeUpstream, Server, TempDir, free_port, http_get, local, query, records, rr, udp,
+};
 
 const BIN: &str = env!("CARGO_BIN_EXE_clusterdns");
-
-fn records(m: &Message) -> Vec<String> {
-    m.answers
-        .iter()
-        .map(|a| format!("{} {} {} {}", a.name, a.ttl, a.record_type(), a.data))
-        .collect()
-}
 
 /// kubeadm's Corefile shape with autopath (`pods verified`, as autopath needs).
 fn corefile(port: u16, metrics: u16, api: &FakeApiServer, upstream: &FakeUpstream, autopath: bool) -> String {
@@ -83,7 +78,7 @@ fn search_path_walked_for_a_known_pod() {
     );
     assert_eq!(r.metadata.response_code, ResponseCode::NoError);
     assert_eq!(
-        records(&r),
+        records(&r.answers),
         [
             "www.example.com.default.svc.cluster.local. 300 CNAME www.example.com.",
             "www.example.com. 300 A 203.0.113.7"
@@ -99,7 +94,7 @@ fn search_path_walked_for_a_known_pod() {
         &query("web.default.default.svc.cluster.local.", RecordType::A, None),
     );
     assert_eq!(
-        records(&r),
+        records(&r.answers),
         [
             "web.default.default.svc.cluster.local. 5 CNAME web.default.svc.cluster.local.",
             "web.default.svc.cluster.local. 5 A 10.96.0.20"
@@ -110,7 +105,10 @@ fn search_path_walked_for_a_known_pod() {
         local(port),
         &query("web.default.svc.cluster.local.", RecordType::A, None),
     );
-    assert_eq!(records(&r), ["web.default.svc.cluster.local. 5 A 10.96.0.20"]);
+    assert_eq!(
+        records(&r.answers),
+        ["web.default.svc.cluster.local. 5 A 10.96.0.20"]
+    );
     // Found nowhere: the first reply (NXDOMAIN with the cluster's SOA), the client goes on.
     let r = udp(
         local(port),
@@ -137,7 +135,7 @@ fn search_path_walked_for_a_known_pod() {
     assert_eq!(r.metadata.response_code, ResponseCode::ServFail);
     // Names not under the client's first search domain pass through untouched.
     let r = udp(local(port), &query("www.example.com.", RecordType::A, None));
-    assert_eq!(records(&r), ["www.example.com. 300 A 203.0.113.7"]);
+    assert_eq!(records(&r.answers), ["www.example.com. 300 A 203.0.113.7"]);
     assert!(metric(metrics, "coredns_autopath_success_total{") >= 3);
 }
 
@@ -156,7 +154,7 @@ fn search_path_from_a_resolv_conf_for_every_client() {
     let _server = Server::start(BIN, &corefile, port);
     let r = udp(local(port), &query("db.example.org.", RecordType::A, None));
     assert_eq!(
-        records(&r),
+        records(&r.answers),
         [
             "db.example.org. 3600 CNAME db.corp.example.",
             "db.corp.example. 3600 A 10.0.0.9"
@@ -164,7 +162,7 @@ fn search_path_from_a_resolv_conf_for_every_client() {
     );
     // Not under the first search domain: untouched.
     let r = udp(local(port), &query("db.corp.example.", RecordType::A, None));
-    assert_eq!(records(&r), ["db.corp.example. 3600 A 10.0.0.9"]);
+    assert_eq!(records(&r.answers), ["db.corp.example. 3600 A 10.0.0.9"]);
 }
 
 #[test]

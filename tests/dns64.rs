@@ -3,16 +3,9 @@
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
-use testkit::{FakeUpstream, Server, free_port, http_get, local, query, rr, udp};
+use testkit::{FakeUpstream, Server, free_port, http_get, local, query, records, rr, udp};
 
 const BIN: &str = env!("CARGO_BIN_EXE_clusterdns");
-
-fn records(m: &hickory_proto::op::Message) -> Vec<String> {
-    m.answers
-        .iter()
-        .map(|r| format!("{} {} {} {}", r.name, r.ttl, r.record_type(), r.data))
-        .collect()
-}
 
 #[test]
 fn synthesized_aaaa() {
@@ -30,12 +23,15 @@ fn synthesized_aaaa() {
     );
     let _server = Server::start(BIN, &corefile, port);
     let r = udp(local(port), &query("v4only.example.", RecordType::AAAA, None));
-    assert_eq!(records(&r), ["v4only.example. 300 AAAA 64:ff9b::c000:221"]);
+    assert_eq!(
+        records(&r.answers),
+        ["v4only.example. 300 AAAA 64:ff9b::c000:221"]
+    );
     let r = udp(local(port), &query("dual.example.", RecordType::AAAA, None));
-    assert_eq!(records(&r), ["dual.example. 300 AAAA 2001:db8::34"]);
+    assert_eq!(records(&r.answers), ["dual.example. 300 AAAA 2001:db8::34"]);
     // A queries are not touched.
     let r = udp(local(port), &query("v4only.example.", RecordType::A, None));
-    assert_eq!(records(&r), ["v4only.example. 300 A 192.0.2.33"]);
+    assert_eq!(records(&r.answers), ["v4only.example. 300 A 192.0.2.33"]);
     // A name the acl blocks stays REFUSED (CoreDNS answers NOERROR with no data).
     let r = udp(local(port), &query("blocked.example.", RecordType::AAAA, None));
     assert_eq!(r.metadata.response_code, ResponseCode::Refused);

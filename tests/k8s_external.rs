@@ -6,16 +6,9 @@ use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{RData, RecordType};
 use serde_json::json;
 use testkit::apiserver::{endpoint_slice, namespace, service};
-use testkit::{FakeApiServer, FakeUpstream, Server, free_port, local, query, rr, udp};
+use testkit::{FakeApiServer, FakeUpstream, Server, free_port, local, query, records, rr, udp};
 
 const BIN: &str = env!("CARGO_BIN_EXE_clusterdns");
-
-fn records(section: &[hickory_proto::rr::Record]) -> Vec<String> {
-    section
-        .iter()
-        .map(|a| format!("{} {} {} {}", a.name, a.ttl, a.record_type(), a.data))
-        .collect()
-}
 
 fn cluster(api: &FakeApiServer) {
     api.apply(namespace("default"));

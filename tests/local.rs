@@ -2,16 +2,9 @@
 
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::RecordType;
-use testkit::{Server, free_port, http_get, local, query, udp};
+use testkit::{Server, free_port, http_get, local, query, records, udp};
 
 const BIN: &str = env!("CARGO_BIN_EXE_clusterdns");
-
-fn records(section: &[hickory_proto::rr::Record]) -> Vec<String> {
-    section
-        .iter()
-        .map(|r| format!("{} {} {} {}", r.name, r.ttl, r.record_type(), r.data))
-        .collect()
-}
 
 #[test]
 fn localhost_and_loopback_zones() {

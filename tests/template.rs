@@ -4,16 +4,9 @@
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 use hickory_proto::rr::rdata::opt::EdnsCode;
-use testkit::{FakeUpstream, Server, free_port, http_get, local, query, rr, udp};
+use testkit::{FakeUpstream, Server, free_port, http_get, local, query, records, rr, udp};
 
 const BIN: &str = env!("CARGO_BIN_EXE_clusterdns");
-
-fn records(m: &hickory_proto::op::Message) -> Vec<String> {
-    m.answers
-        .iter()
-        .map(|r| format!("{} {} {} {}", r.name, r.ttl, r.record_type(), r.data))
-        .collect()
-}
 
 #[test]
 fn templates_as_coredns_runs_them() {
@@ -53,17 +46,17 @@ fn templates_as_coredns_runs_them() {
     assert!(r.metadata.authoritative && r.answers.is_empty());
     // Fewer: no expression matches, the template falls through to forward.
     assert_eq!(
-        records(&ask("foo.internal.cloudapp.net.", RecordType::A)),
+        records(&ask("foo.internal.cloudapp.net.", RecordType::A).answers),
         ["foo.internal.cloudapp.net. 60 A 192.0.2.10"]
     );
 
     // Answers built from named groups.
     let r = ask("ip-10-1-2-3.example.org.", RecordType::A);
     assert!(r.metadata.authoritative);
-    assert_eq!(records(&r), ["ip-10-1-2-3.example.org. 60 A 10.1.2.3"]);
+    assert_eq!(records(&r.answers), ["ip-10-1-2-3.example.org. 60 A 10.1.2.3"]);
     // A CNAME answer for an A query: its target resolved through the server.
     assert_eq!(
-        records(&ask("alias.example.org.", RecordType::A)),
+        records(&ask("alias.example.org.", RecordType::A).answers),
         [
             "alias.example.org. 30 CNAME www.example.net.",
             "www.example.net. 60 A 192.0.2.20"

@@ -383,6 +383,14 @@ impl clusterdns_plugin::Handler for Fixed {
     }
 }
 
+/// Records as `name ttl TYPE data` lines, to compare a section with what is expected.
+pub fn records(section: &[hickory_proto::rr::Record]) -> Vec<String> {
+    section
+        .iter()
+        .map(|r| format!("{} {} {} {}", r.name, r.ttl, r.record_type(), r.data))
+        .collect()
+}
+
 /// Parses a record written as in a zone file's simple form: `name ttl TYPE data`, for A, AAAA,
 /// CNAME, NS, PTR, MX (`pref host`), SRV (`prio weight port target`), TXT (one string) and SOA.
 pub fn rr(text: &str) -> hickory_proto::rr::Record {

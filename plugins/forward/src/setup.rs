@@ -256,19 +256,11 @@ fn parse_option(d: &mut Dispenser, c: &mut Config, except: &mut Vec<String>) -> 
             c.options.failfast_all_unhealthy = true;
         }
         "failover" => {
-            let rcodes = d.remaining_args();
-            if rcodes.is_empty() {
-                return Err(d.arg_err().into());
+            let codes = rcodes(d)?;
+            if codes.contains(&ResponseCode::NoError) {
+                return Err(SetupError::Other("NoError cannot be used in failover".into()));
             }
-            for rc in rcodes {
-                let code = rcode_from_str(&rc)
-                    .filter(|_| rc.parse::<u16>().is_err())
-                    .ok_or_else(|| SetupError::Other(format!("{rc} is not a valid rcode")))?;
-                if code == ResponseCode::NoError {
-                    return Err(SetupError::Other("NoError cannot be used in failover".into()));
-                }
-                c.options.failover.push(code);
-            }
+            c.options.failover = codes;
         }
         "read_timeout" => {
             let v = one_arg(d)?;
@@ -299,21 +291,26 @@ fn parse_option(d: &mut Dispenser, c: &mut Config, except: &mut Vec<String>) -> 
             }
             c.options.max_age = parse_duration(&v).map_err(SetupError::Other)?;
         }
-        "next" => {
-            let rcodes = d.remaining_args();
-            if rcodes.is_empty() {
-                return Err(d.arg_err().into());
-            }
-            for rc in rcodes {
-                let code = rcode_from_str(&rc)
-                    .filter(|_| rc.parse::<u16>().is_err())
-                    .ok_or_else(|| SetupError::Other(format!("{rc} is not a valid rcode")))?;
-                c.next.push(code);
-            }
-        }
+        "next" => c.next = rcodes(d)?,
         other => return Err(d.err(format!("unknown property '{other}'")).into()),
     }
     Ok(())
+}
+
+/// The rcode names of `next` and `failover` (miekg's names, any case; numbers are not names).
+fn rcodes(d: &mut Dispenser) -> Result<Vec<ResponseCode>, SetupError> {
+    let names = d.remaining_args();
+    if names.is_empty() {
+        return Err(d.arg_err().into());
+    }
+    names
+        .iter()
+        .map(|rc| {
+            rcode_from_str(rc)
+                .filter(|_| rc.parse::<u16>().is_err())
+                .ok_or_else(|| SetupError::Other(format!("{rc} is not a valid rcode")))
+        })
+        .collect()
 }
 
 #[cfg(test)]
