@@ -10,8 +10,8 @@ use crate::registry;
 use crate::server::tcp::take_frame;
 use crate::server::{Dispatcher, Heritage, Incoming, assemble};
 
-/// The chain queries run through: rewrite, cache, autopath, hosts, k8s_external, kubernetes
-/// (on an in-memory cluster) and whoami, as a cluster's Corefile has them.
+/// The chain queries run through: rewrite, cache, autopath, template, hosts, k8s_external,
+/// kubernetes (on an in-memory cluster) and whoami, as a cluster's Corefile has them.
 const COREFILE: &str = r#". {
     errors
     rewrite name suffix .alias.example. .default.svc.cluster.local.
@@ -20,6 +20,11 @@ const COREFILE: &str = r#". {
     loadbalance
     cache 30
     autopath corp.internal @kubernetes
+    template IN TXT tmpl.example {
+        match "^(?P<x>[^.]*)[.]tmpl[.]example[.]$"
+        answer "{{ .Name }} 5 IN TXT \"{{ printf \"%q %5.2s %x %v\" .Group.x .Name .Type .Match }}\""
+        additional "{{ .Group.x }}.tmpl.example. 5 IN A 192.0.2.{{ len .Group.x }}"
+    }
     hosts {
         10.5.0.1 steady.example
         fd00::1 steady.example

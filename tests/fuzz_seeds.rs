@@ -52,6 +52,9 @@ fn the_query_harness_answers_as_the_server_does() {
         "{r:?}"
     );
     assert_eq!(ask("example.org.", RecordType::SOA).answers.len(), 1);
+    // template: query data through Go templates (printf included).
+    let r = ask("abc.tmpl.example.", RecordType::TXT);
+    assert_eq!(r.answers.len(), 1, "{r:?}");
     // Two messages on one TCP stream, two replies.
     let one = query("db.default.svc.cluster.local.", RecordType::A, None)
         .to_vec()
