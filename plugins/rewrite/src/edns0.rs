@@ -205,11 +205,16 @@ fn parse_data(s: &str) -> Result<Vec<u8>, String> {
     if hex.len() % 2 != 0 {
         return Err(format!("encoding/hex: odd length hex string: {hex:?}"));
     }
-    (0..hex.len())
-        .step_by(2)
-        .map(|i| {
-            u8::from_str_radix(&hex[i..i + 2], 16)
-                .map_err(|_| format!("encoding/hex: invalid byte in {hex:?}"))
+    // By bytes: text after `0x` need not be ASCII (fuzzing found a slice inside a character).
+    let digit = |b: u8| char::from(b).to_digit(16).and_then(|d| u8::try_from(d).ok());
+    hex.as_bytes()
+        .chunks(2)
+        .map(|pair| {
+            let byte = match pair {
+                [hi, lo] => digit(*hi).zip(digit(*lo)).map(|(h, l)| h << 4 | l),
+                _ => None,
+            };
+            byte.ok_or_else(|| format!("encoding/hex: invalid byte in {hex:?}"))
         })
         .collect()
 }
@@ -232,6 +237,16 @@ mod tests {
                 .map(|(c, o)| (u16::from(*c), o.clone()))
                 .collect()
         })
+    }
+
+    /// Found by fuzzing: text after `0x` with a multi-byte character made a slice panic.
+    #[test]
+    fn hex_data_is_read_by_bytes() {
+        assert_eq!(parse_data("0x616263"), Ok(b"abc".to_vec()));
+        assert_eq!(parse_data("plain"), Ok(b"plain".to_vec()));
+        assert!(parse_data("0x61\u{b1}6").is_err());
+        assert!(parse_data("0x6\u{e9}").is_err());
+        assert!(parse_data("0x616").is_err());
     }
 
     #[test]
