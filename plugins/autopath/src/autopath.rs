@@ -58,9 +58,11 @@ impl Handler for AutoPath {
             return next.run(req).await;
         }
         let lower = lowercase_ascii(req.qname());
-        let search = match self.pather.as_ref().and_then(Linked::get) {
-            Some(pather) => pather.search_path(req, &lower),
-            None => Some(self.search.clone()).filter(|s| !s.is_empty()),
+        // The resolv.conf list is borrowed, not copied, on every query.
+        let search: Option<std::borrow::Cow<'_, [String]>> = match self.pather.as_ref().and_then(Linked::get)
+        {
+            Some(pather) => pather.search_path(req, &lower).map(std::borrow::Cow::Owned),
+            None => Some(std::borrow::Cow::Borrowed(self.search.as_slice())).filter(|s| !s.is_empty()),
         };
         let Some(search) = search else {
             return next.run(req).await;
