@@ -65,8 +65,8 @@ impl From<NameError> for Unanswered {
 /// The handler.
 pub struct Kubernetes {
     /// Each zone with its lower-case text, made once rather than per query.
-    pub(crate) zones: Vec<(Name, String)>,
-    pub(crate) primary: String,
+    zones: Vec<(Name, String)>,
+    primary: String,
     pub(crate) pods: PodMode,
     pub(crate) endpoint_pod_names: bool,
     pub(crate) ttl: u32,
