@@ -11,7 +11,8 @@ use crate::server::tcp::take_frame;
 use crate::server::{Dispatcher, Heritage, Incoming, assemble};
 
 /// The chain queries run through: rewrite, cache, autopath, template, hosts, k8s_external,
-/// kubernetes (on an in-memory cluster) and whoami, as a cluster's Corefile has them.
+/// kubernetes (on an in-memory cluster, with a multicluster zone and zonal names) and whoami,
+/// as a cluster's Corefile has them.
 const COREFILE: &str = r#". {
     errors
     rewrite name suffix .alias.example. .default.svc.cluster.local.
@@ -33,10 +34,12 @@ const COREFILE: &str = r#". {
     k8s_external example.org 100.51.198.in-addr.arpa {
         headless
     }
-    kubernetes cluster.local in-addr.arpa ip6.arpa corp.internal {
+    kubernetes cluster.local in-addr.arpa ip6.arpa corp.internal clusterset.local {
         endpoint http://127.0.0.1:1
         pods verified
         endpoint_pod_names
+        multicluster clusterset.local
+        zonal
         fallthrough in-addr.arpa ip6.arpa
         ttl 5
     }
@@ -47,7 +50,8 @@ const COREFILE: &str = r#". {
 /// The in-memory cluster: a ClusterIP service (dual-stack), a headless one with named and
 /// unnamed endpoints, ExternalNames (inside the zone, outside it, and two naming each other),
 /// load balancers (an address, a host name) and externalIPs, the pod the harness's queries come
-/// from.
+/// from; endpoints with topology zones; a ServiceImport of each type, with slices from two
+/// clusters.
 const CLUSTER: &[&str] = &[
     r#"{"kind":"Namespace","metadata":{"name":"default"}}"#,
     r#"{"kind":"Namespace","metadata":{"name":"kube-system"}}"#,
@@ -62,6 +66,12 @@ const CLUSTER: &[&str] = &[
     r#"{"kind":"Service","metadata":{"name":"lb","namespace":"default"},"spec":{"type":"LoadBalancer","clusterIP":"10.96.0.30","ports":[{"name":"http","protocol":"TCP","port":80},{"name":"https","protocol":"TCP","port":443}]},"status":{"loadBalancer":{"ingress":[{"ip":"198.51.100.10"},{"hostname":"lb.cloud.example"}]}}}"#,
     r#"{"kind":"Service","metadata":{"name":"ext","namespace":"default"},"spec":{"clusterIP":"10.96.0.31","externalIPs":["198.51.100.20","2001:db8::20"]}}"#,
     r#"{"kind":"Pod","metadata":{"name":"p","namespace":"default"},"status":{"phase":"Running","podIP":"10.244.1.5"}}"#,
+    r#"{"kind":"Service","metadata":{"name":"zoned","namespace":"default"},"spec":{"clusterIP":"None","ports":[{"name":"pg","protocol":"TCP","port":5432}]}}"#,
+    r#"{"kind":"EndpointSlice","metadata":{"name":"zoned-1","namespace":"default","labels":{"kubernetes.io/service-name":"zoned"}},"endpoints":[{"addresses":["10.244.0.14"],"zone":"us-west-2a"},{"addresses":["10.244.0.15"],"zone":"corp.example.com"}],"ports":[{"name":"pg","protocol":"TCP","port":5432}]}"#,
+    r#"{"kind":"ServiceImport","metadata":{"name":"web","namespace":"default"},"spec":{"type":"ClusterSetIP","ips":["10.110.0.5"],"ports":[{"name":"http","protocol":"TCP","port":80}]}}"#,
+    r#"{"kind":"ServiceImport","metadata":{"name":"db","namespace":"default"},"spec":{"type":"Headless","ports":[{"name":"pg","protocol":"TCP","port":5432}]}}"#,
+    r#"{"kind":"EndpointSlice","metadata":{"name":"db-east","namespace":"default","labels":{"multicluster.kubernetes.io/service-name":"db","multicluster.kubernetes.io/source-cluster":"east"}},"endpoints":[{"addresses":["10.8.0.11"],"hostname":"db-0"}],"ports":[{"name":"pg","protocol":"TCP","port":5432}]}"#,
+    r#"{"kind":"EndpointSlice","metadata":{"name":"db-west","namespace":"default","labels":{"multicluster.kubernetes.io/service-name":"db","multicluster.kubernetes.io/source-cluster":"west"}},"endpoints":[{"addresses":["10.9.0.11"],"hostname":"db-0"}],"ports":[{"name":"pg","protocol":"TCP","port":5432}]}"#,
 ];
 
 /// One listener's dispatcher on [`COREFILE`], with a runtime to run queries on.
@@ -80,10 +90,10 @@ impl QueryPath {
         let _entered = runtime.enter();
         let first = plan(COREFILE, &Heritage::default())?;
         // The cluster, stored where the plugin's watchers would store it ...
-        let index = first
+        let indexes = first
             .heritage
-            .carried::<plugin_kubernetes::Published>("kubernetes")?;
-        index.store(Arc::new(plugin_kubernetes::snapshot_of(CLUSTER)));
+            .carried::<plugin_kubernetes::Indexes>("kubernetes")?;
+        plugin_kubernetes::publish_objects(&indexes, CLUSTER);
         // ... and the plugin set up again over it, as after a reload: synced, answering.
         let second = plan(&COREFILE.replace("ttl 5", "ttl 7"), &first.heritage)?;
         let listener = second.listeners.into_iter().next()?;

@@ -52,6 +52,16 @@ fn the_query_harness_answers_as_the_server_does() {
         "{r:?}"
     );
     assert_eq!(ask("example.org.", RecordType::SOA).answers.len(), 1);
+    // multicluster: an import's cluster-set IP, an endpoint by its cluster id; zonal names.
+    let r = ask("web.default.svc.clusterset.local.", RecordType::A);
+    assert_eq!(r.answers[0].data.to_string(), "10.110.0.5", "{r:?}");
+    let r = ask("db-0.west.db.default.svc.clusterset.local.", RecordType::A);
+    assert_eq!(r.answers[0].data.to_string(), "10.9.0.11", "{r:?}");
+    let r = ask(
+        "corp.example.com.pin._zone.zoned.default.svc.cluster.local.",
+        RecordType::A,
+    );
+    assert_eq!(r.answers[0].data.to_string(), "10.244.0.15", "{r:?}");
     // template: query data through Go templates (printf included).
     let r = ask("abc.tmpl.example.", RecordType::TXT);
     assert_eq!(r.answers.len(), 1, "{r:?}");

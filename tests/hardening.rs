@@ -111,7 +111,11 @@ fn a_flood_to_a_silent_upstream_stays_bounded() {
     let (mut peak_rss, mut peak_fds, mut checks) = (0, 0, 0);
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(10) {
-        let r = ask(port, "steady.example.").expect("answered during the flood");
+        // A client's retry, as resolvers make one: on two busy cores (other tests running
+        // beside this one) the kernel may drop a datagram the reader has not taken in time.
+        let r = ask(port, "steady.example.")
+            .or_else(|| ask(port, "steady.example."))
+            .expect("answered during the flood");
         assert_eq!(r.answers.len(), 1);
         peak_rss = peak_rss.max(server.rss_kib());
         peak_fds = peak_fds.max(server.open_fds());

@@ -4,7 +4,9 @@ use std::time::{Duration, Instant};
 
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::RecordType;
-use testkit::apiserver::{endpoint_slice, external_name, namespace, pod, service};
+use testkit::apiserver::{
+    endpoint_slice, external_name, imported_slice, namespace, pod, service, service_import,
+};
 use testkit::{
     FakeApiServer, FakeUpstream, Server, TempDir, free_port, http_get, local, query, rr, tcp, udp,
 };
@@ -262,7 +264,13 @@ fn servfail_and_not_ready_until_synced() {
     until(port, "web.default.svc.cluster.local.", RecordType::A, |r| {
         r.answers.len() == 1
     });
-    assert_eq!(http_get(ready, "/ready"), Some((200, "OK".into())));
+    // The answer can come from a partial view (services and namespaces listed, slices still
+    // backing off after the outage); ready follows once every kind is listed.
+    let start = Instant::now();
+    while http_get(ready, "/ready") != Some((200, "OK".into())) {
+        assert!(start.elapsed() < Duration::from_secs(10), "never ready");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let r = udp(
         local(port),
         &query("nope.default.svc.cluster.local.", RecordType::A, None),
@@ -527,4 +535,116 @@ fn one_list_per_kind_at_start_and_after_410() {
     for kind in kinds {
         assert_eq!(api.lists(kind), 2, "{kind}: {:#?}", requests());
     }
+}
+
+/// `multicluster` (1.12.2): ServiceImports and the slices an MCS implementation labels answer
+/// in the clusterset zone, apart from the cluster's own; `zonal` (1.14.7) names pick endpoints
+/// by their EndpointSlice zone.
+#[test]
+fn multicluster_imports_and_zonal_names() {
+    let api = FakeApiServer::start();
+    cluster(&api);
+    api.apply(service_import(
+        "default",
+        "web",
+        &["10.110.0.5"],
+        &[("http", "TCP", 80)],
+    ));
+    api.apply(service_import("default", "db", &[], &[("pg", "TCP", 5432)]));
+    for (cluster, ip) in [("east", "10.8.0.11"), ("west", "10.9.0.11")] {
+        api.apply(imported_slice(
+            "default",
+            &format!("db-{cluster}"),
+            "db",
+            cluster,
+            &[(ip, Some("db-0"), true)],
+            &[("pg", "TCP", 5432)],
+        ));
+    }
+    // The cluster's own db, with topology zones.
+    let mut zoned = endpoint_slice(
+        "default",
+        "db-abc",
+        "db",
+        &[
+            ("10.244.0.11", Some("db-0"), true),
+            ("10.244.0.12", Some("db-1"), true),
+        ],
+        &[("pg", "TCP", 5432)],
+    );
+    zoned["endpoints"][0]["zone"] = "us-west-2a".into();
+    zoned["endpoints"][1]["zone"] = "US-West-2B".into();
+    api.apply(zoned);
+    let port = free_port();
+    let corefile = format!(
+        ".:{port} {{\n bind 127.0.0.1\n kubernetes cluster.local clusterset.local {{\n  endpoint {}\n  multicluster clusterset.local\n  zonal\n }}\n}}\n",
+        api.url()
+    );
+    let _server = Server::start(BIN, &corefile, port);
+    let ask = |name: &str, t: RecordType| udp(local(port), &query(name, t, None));
+    until(port, "web.default.svc.clusterset.local.", RecordType::A, |m| {
+        !m.answers.is_empty()
+    });
+    assert_eq!(
+        answers(&ask("web.default.svc.clusterset.local.", RecordType::A)),
+        ["web.default.svc.clusterset.local. A 10.110.0.5"]
+    );
+    let mut db = answers(&ask("db.default.svc.clusterset.local.", RecordType::A));
+    db.sort();
+    assert_eq!(
+        db,
+        [
+            "db.default.svc.clusterset.local. A 10.8.0.11",
+            "db.default.svc.clusterset.local. A 10.9.0.11"
+        ]
+    );
+    assert_eq!(
+        answers(&ask("db-0.west.db.default.svc.clusterset.local.", RecordType::A)),
+        ["db-0.west.db.default.svc.clusterset.local. A 10.9.0.11"]
+    );
+    // The imported slices stay out of the cluster's own service.
+    let mut own = answers(&ask("db.default.svc.cluster.local.", RecordType::A));
+    own.sort();
+    assert_eq!(
+        own,
+        [
+            "db.default.svc.cluster.local. A 10.244.0.11",
+            "db.default.svc.cluster.local. A 10.244.0.12"
+        ]
+    );
+    // Zonal names: the zone as the slice has it, compared in lower case; prefer widens.
+    assert_eq!(
+        answers(&ask(
+            "us-west-2b.pin._zone.db.default.svc.cluster.local.",
+            RecordType::A
+        )),
+        ["us-west-2b.pin._zone.db.default.svc.cluster.local. A 10.244.0.12"]
+    );
+    let r = ask("eu-1.pin._zone.db.default.svc.cluster.local.", RecordType::A);
+    assert_eq!(
+        (r.metadata.response_code, r.answers.len()),
+        (ResponseCode::NoError, 0)
+    );
+    assert_eq!(
+        ask("eu-1.prefer._zone.db.default.svc.cluster.local.", RecordType::A)
+            .answers
+            .len(),
+        2
+    );
+    // The clusterset zone's SOA serial moves with its imports; deleting one takes it away.
+    let serial = |m: &Message| format!("{:?}", m.authorities.first().map(|r| &r.data));
+    let before = serial(&ask("nosuch.default.svc.clusterset.local.", RecordType::A));
+    std::thread::sleep(Duration::from_millis(1100));
+    api.delete("ServiceImport", "default", "web");
+    until(port, "web.default.svc.clusterset.local.", RecordType::A, |m| {
+        m.metadata.response_code == ResponseCode::NXDomain
+    });
+    let after = serial(&ask("nosuch.default.svc.clusterset.local.", RecordType::A));
+    assert_ne!(before, after, "the clusterset serial did not move");
+    // The imports were listed once, from the watch cache, and the MCS slices by their label.
+    assert_eq!(
+        api.lists("/apis/multicluster.x-k8s.io/v1alpha1/serviceimports"),
+        1
+    );
+    assert!(api.count("labelSelector=multicluster.kubernetes.io%2Fservice-name") >= 1);
 }

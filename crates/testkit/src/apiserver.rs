@@ -4,7 +4,8 @@
 //! over chunked HTTP/1.1 with resourceVersions, bookmarks, 410 Expired after compaction; label
 //! and field selectors; `sendInitialEvents` refused as by an API server without the WatchList
 //! feature (422). Also dropped streams, injected 5xx and outages, and a record of every request.
-//! Services, EndpointSlices, Namespaces and Pods, all namespaces.
+//! Services, EndpointSlices, Namespaces, Pods and (the Multi-Cluster Services API's CRD)
+//! ServiceImports, all namespaces.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -16,7 +17,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 /// The kinds served, by their collection path.
-const KINDS: [(&str, &str, &str); 4] = [
+const KINDS: [(&str, &str, &str); 5] = [
     ("/api/v1/services", "ServiceList", "v1"),
     (
         "/apis/discovery.k8s.io/v1/endpointslices",
@@ -25,6 +26,11 @@ const KINDS: [(&str, &str, &str); 4] = [
     ),
     ("/api/v1/namespaces", "NamespaceList", "v1"),
     ("/api/v1/pods", "PodList", "v1"),
+    (
+        "/apis/multicluster.x-k8s.io/v1alpha1/serviceimports",
+        "ServiceImportList",
+        "multicluster.x-k8s.io/v1alpha1",
+    ),
 ];
 
 /// An object as stored: parsed for selectors, and its JSON text, made once, for responses.
@@ -278,6 +284,7 @@ fn path_of(object: &Value) -> &'static str {
         Some("Service") => KINDS[0].0,
         Some("EndpointSlice") => KINDS[1].0,
         Some("Namespace") => KINDS[2].0,
+        Some("ServiceImport") => KINDS[4].0,
         _ => KINDS[3].0,
     }
 }
@@ -747,6 +754,41 @@ pub fn endpoint_slice(
     json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": family,
            "metadata": {"name": name, "namespace": namespace, "labels": {"kubernetes.io/service-name": service}},
            "endpoints": endpoints, "ports": ports})
+}
+
+/// A ServiceImport (`ClusterSetIP` with `ips`, or `Headless` when `ips` is empty).
+pub fn service_import(namespace: &str, name: &str, ips: &[&str], ports: &[(&str, &str, i32)]) -> Value {
+    let ports: Vec<Value> = ports
+        .iter()
+        .map(|(n, p, port)| json!({"name": n, "protocol": p, "port": port}))
+        .collect();
+    let kind = if ips.is_empty() {
+        "Headless"
+    } else {
+        "ClusterSetIP"
+    };
+    json!({"apiVersion": "multicluster.x-k8s.io/v1alpha1", "kind": "ServiceImport",
+           "metadata": {"name": name, "namespace": namespace},
+           "spec": {"type": kind, "ips": ips, "ports": ports}})
+}
+
+/// An EndpointSlice an MCS implementation made for an imported service: [`endpoint_slice`]
+/// labelled with the multicluster service name and source cluster instead of the cluster's own.
+pub fn imported_slice(
+    namespace: &str,
+    name: &str,
+    service: &str,
+    cluster: &str,
+    addresses: &[(&str, Option<&str>, bool)],
+    ports: &[(&str, &str, i32)],
+) -> Value {
+    let mut slice = endpoint_slice(namespace, name, service, addresses, ports);
+    slice["metadata"]["labels"] = json!({
+        "multicluster.kubernetes.io/service-name": service,
+        "multicluster.kubernetes.io/source-cluster": cluster,
+        "endpointslice.kubernetes.io/managed-by": "mcs-controller"
+    });
+    slice
 }
 
 /// A Namespace.

@@ -147,7 +147,7 @@ pub struct ServicePort {
 }
 
 /// An EndpointSlice: its service (from the service-name label), endpoints and ports, and the
-/// controller's trigger time. The two come out of the metadata as fields of their own, so no
+/// controller's trigger time. Those come out of the metadata as fields of their own, so no
 /// label or annotation map is built per slice.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(from = "RawEndpointSlice")]
@@ -155,6 +155,10 @@ pub struct EndpointSlice {
     pub metadata: Box<ObjectMeta>,
     /// The `kubernetes.io/service-name` label.
     pub service_name: Option<String>,
+    /// The Multi-Cluster Services API's `multicluster.kubernetes.io/service-name` label.
+    pub mcs_service_name: Option<String>,
+    /// The `multicluster.kubernetes.io/source-cluster` label: the cluster id.
+    pub source_cluster: Option<String>,
     /// The `endpoints.kubernetes.io/last-change-trigger-time` annotation.
     pub trigger_time: Option<String>,
     pub endpoints: Vec<Endpoint>,
@@ -186,6 +190,10 @@ struct SliceMeta {
 struct SliceLabels {
     #[serde(rename = "kubernetes.io/service-name")]
     service_name: Option<String>,
+    #[serde(rename = "multicluster.kubernetes.io/service-name")]
+    mcs_service_name: Option<String>,
+    #[serde(rename = "multicluster.kubernetes.io/source-cluster")]
+    source_cluster: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -196,7 +204,7 @@ struct SliceAnnotations {
 
 impl From<RawEndpointSlice> for EndpointSlice {
     fn from(raw: RawEndpointSlice) -> EndpointSlice {
-        let (metadata, service_name, trigger_time) = match raw.metadata {
+        let (metadata, labels, trigger_time) = match raw.metadata {
             Some(m) => (
                 Box::new(ObjectMeta {
                     name: m.name,
@@ -204,14 +212,20 @@ impl From<RawEndpointSlice> for EndpointSlice {
                     resource_version: m.resource_version,
                     ..ObjectMeta::default()
                 }),
-                m.labels.and_then(|l| l.service_name),
+                m.labels,
                 m.annotations.and_then(|a| a.trigger_time),
             ),
             None => (Box::default(), None, None),
         };
+        let (service_name, mcs_service_name, source_cluster) = match labels {
+            Some(l) => (l.service_name, l.mcs_service_name, l.source_cluster),
+            None => (None, None, None),
+        };
         EndpointSlice {
             metadata,
             service_name,
+            mcs_service_name,
+            source_cluster,
             trigger_time,
             endpoints: raw.endpoints,
             ports: raw.ports,
@@ -227,6 +241,8 @@ pub struct Endpoint {
     pub conditions: Option<EndpointConditions>,
     pub hostname: Option<String>,
     pub target_ref: Option<TargetRef>,
+    /// The topology zone of the endpoint's node (kept only with `zonal`).
+    pub zone: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -244,6 +260,73 @@ pub struct EndpointPort {
     pub name: Option<String>,
     pub protocol: Option<String>,
     pub port: Option<i32>,
+}
+
+/// The EndpointSlices of imported multi-cluster services (listed with a selector on the
+/// `multicluster.kubernetes.io/service-name` label): a kind of its own for the watchers, so
+/// they are filed under their ServiceImport, apart from the cluster's own slices.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(transparent)]
+pub struct McsEndpointSlice(pub EndpointSlice);
+
+impl k8s_openapi::Resource for McsEndpointSlice {
+    const API_VERSION: &'static str = <EndpointSlice as k8s_openapi::Resource>::API_VERSION;
+    const GROUP: &'static str = <EndpointSlice as k8s_openapi::Resource>::GROUP;
+    const KIND: &'static str = <EndpointSlice as k8s_openapi::Resource>::KIND;
+    const VERSION: &'static str = <EndpointSlice as k8s_openapi::Resource>::VERSION;
+    const URL_PATH_SEGMENT: &'static str = <EndpointSlice as k8s_openapi::Resource>::URL_PATH_SEGMENT;
+    type Scope = <EndpointSlice as k8s_openapi::Resource>::Scope;
+}
+
+impl k8s_openapi::Metadata for McsEndpointSlice {
+    type Ty = ObjectMeta;
+
+    fn metadata(&self) -> &ObjectMeta {
+        &self.0.metadata
+    }
+
+    fn metadata_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.0.metadata
+    }
+}
+
+/// A ServiceImport of the Multi-Cluster Services API (`multicluster.x-k8s.io/v1alpha1`, the
+/// version CoreDNS's mcs-api client watches): its type, IPs and ports.
+#[derive(Clone, Debug, Deserialize)]
+pub struct ServiceImport {
+    #[serde(deserialize_with = "slim_meta", default)]
+    pub metadata: Box<ObjectMeta>,
+    pub spec: Option<ServiceImportSpec>,
+}
+
+impl k8s_openapi::Resource for ServiceImport {
+    const API_VERSION: &'static str = "multicluster.x-k8s.io/v1alpha1";
+    const GROUP: &'static str = "multicluster.x-k8s.io";
+    const KIND: &'static str = "ServiceImport";
+    const VERSION: &'static str = "v1alpha1";
+    const URL_PATH_SEGMENT: &'static str = "serviceimports";
+    type Scope = k8s_openapi::NamespaceResourceScope;
+}
+
+impl k8s_openapi::Metadata for ServiceImport {
+    type Ty = ObjectMeta;
+
+    fn metadata(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+
+    fn metadata_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.metadata
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct ServiceImportSpec {
+    /// `ClusterSetIP` or `Headless`.
+    #[serde(rename = "type")]
+    pub type_: Option<String>,
+    pub ips: Option<Vec<String>>,
+    pub ports: Option<Vec<ServicePort>>,
 }
 
 /// A Namespace: its name.
@@ -343,6 +426,14 @@ mod tests {
             "/apis/discovery.k8s.io/v1/endpointslices"
         );
         assert_eq!(Namespace::url_path(&(), None), "/api/v1/namespaces");
+        assert_eq!(
+            ServiceImport::url_path(&(), None),
+            "/apis/multicluster.x-k8s.io/v1alpha1/serviceimports"
+        );
+        assert_eq!(
+            McsEndpointSlice::url_path(&(), None),
+            "/apis/discovery.k8s.io/v1/endpointslices"
+        );
         assert_eq!(Pod::kind(&()), "Pod");
     }
 }

@@ -228,6 +228,8 @@ mod tests {
                 })
                 .collect(),
             ports: Vec::new().into(),
+            cluster: None,
+            zones: Box::default(),
         }
     }
 

@@ -190,6 +190,15 @@ fn set_ip<V: Clone>(table: &mut Shards<ByIp<V>>, ip: IpAddr, value: Option<V>) {
 /// The published snapshot, shared by the handler (reads) and the watchers (writes).
 pub type Published = Arc<ArcSwap<Snapshot>>;
 
+/// The indexes one `kubernetes` block's watchers publish: the cluster's own objects, and the
+/// services imported from the clusterset (empty without `multicluster`). A reload that
+/// changes the block carries both to the new watchers.
+#[derive(Clone, Default)]
+pub struct Indexes {
+    pub cluster: Published,
+    pub clusterset: Published,
+}
+
 /// The watchers' working copy, with what the snapshot does not need: where each slice and pod
 /// is, by the hash of its (namespace, name) (64 bits: a collision among a million objects has a
 /// chance of one in 10^7, and would only leave one object's old copy behind).
@@ -426,6 +435,9 @@ impl Store {
         }
         self.strings.share(&mut s.namespace);
         self.strings.share_ports(&mut s.ports);
+        for shared in s.cluster.iter_mut().chain(s.zones.iter_mut().flatten()) {
+            self.strings.share(shared);
+        }
         // The service's name as its entry already holds it: one copy, not one per slice.
         if let Some(e) = self.entry(&s.namespace, &s.service) {
             s.service = e.0.1.clone();
@@ -673,6 +685,8 @@ mod tests {
                 })
                 .collect(),
             ports: ports(),
+            cluster: None,
+            zones: Box::default(),
         }
     }
 

@@ -16,7 +16,7 @@ use clusterdns_plugin::{
 };
 
 use crate::index::{Published, Snapshot};
-use crate::names::{RecordRequest, parse_request};
+use crate::names::{Grammar, RecordRequest, parse_request};
 use crate::objects::ServiceKind;
 use crate::setup::{Config, PodMode};
 
@@ -74,6 +74,12 @@ pub struct Kubernetes {
     fallthrough: Fallthrough,
     pub(crate) namespaces: BTreeSet<String>,
     pub(crate) index: Published,
+    /// The imported services of `multicluster` zones.
+    clusterset: Published,
+    /// The `multicluster` zones, lower case.
+    multicluster: Vec<String>,
+    /// `zonal`: zone-scoped names of headless services.
+    zonal: bool,
     synced: Arc<AtomicBool>,
     /// The server's own non-loopback addresses, for NS records.
     pub(crate) local_ips: Vec<IpAddr>,
@@ -98,9 +104,26 @@ impl Kubernetes {
             fallthrough: config.fallthrough.clone(),
             namespaces: config.namespaces.clone(),
             index,
+            clusterset: Published::default(),
+            multicluster: config.multicluster.iter().map(lowercase_ascii).collect(),
+            zonal: config.zonal,
             synced,
             local_ips,
             autopath_search: Vec::new(),
+        }
+    }
+
+    /// With the index of imported services `multicluster` zones answer from.
+    pub fn with_clusterset(mut self, clusterset: Published) -> Self {
+        self.clusterset = clusterset;
+        self
+    }
+
+    /// The forms names take in the configured zone `zone` (lower case).
+    pub(crate) fn grammar(&self, zone: &str) -> Grammar {
+        Grammar {
+            multicluster: self.multicluster.iter().any(|z| z == zone),
+            zonal: self.zonal,
         }
     }
 
@@ -125,7 +148,7 @@ impl Kubernetes {
 
     /// CoreDNS's `Records`.
     fn records(&self, snap: &Snapshot, name: &str, zone: &Zone<'_>) -> Result<Vec<Entry>, NameError> {
-        let r = parse_request(name, zone.lower).map_err(|_| NameError)?;
+        let r = parse_request(name, zone.lower, zone.grammar).map_err(|_| NameError)?;
         if r.pod_or_svc.is_empty() {
             return Ok(Vec::new());
         }
@@ -135,6 +158,10 @@ impl Kubernetes {
         }
         if r.pod_or_svc == "pod" {
             self.find_pods(snap, &r, zone)
+        } else if zone.grammar.multicluster {
+            // CoreDNS's `findMultiClusterServices`: the same walk over ServiceImports and
+            // their slices (namespaces are the cluster's own).
+            self.find_services(&self.clusterset.load(), &r, zone)
         } else {
             self.find_services(snap, &r, zone)
         }
@@ -167,7 +194,11 @@ impl Kubernetes {
             String::new()
         };
         let mut out = Vec::new();
+        // CoreDNS's `err = nil`: the name exists, even where it has no records (NODATA).
+        let mut found = false;
         match &svc.kind {
+            // Zone-scoped names are defined for headless services only (1.14.7): NXDOMAIN.
+            ServiceKind::ExternalName(_) | ServiceKind::ClusterIp(_) if r.topology.is_some() => {}
             ServiceKind::ExternalName(target) => {
                 // No endpoints or ports under an ExternalName (1.11.3: `_port._proto` is NXDOMAIN),
                 // and an IP as its value gives no record.
@@ -185,25 +216,13 @@ impl Kubernetes {
                 }
             }
             kind if *kind == ServiceKind::Headless || !r.endpoint.is_empty() => {
-                for slice in slices {
-                    for addr in &slice.addresses {
-                        let hostname = addr.hostname(self.endpoint_pod_names);
-                        if !r.endpoint.is_empty() && !r.endpoint.eq_ignore_ascii_case(&hostname) {
-                            continue;
-                        }
-                        for p in slice.ports.iter().filter(|p| ports_match(&p.name, &p.protocol)) {
-                            out.push(Entry {
-                                key: if zone.owner_names {
-                                    format!("{hostname}.{base}")
-                                } else {
-                                    String::new()
-                                },
-                                host: Host::Ip(addr.ip),
-                                port: p.port,
-                                ttl: self.ttl,
-                            });
-                        }
-                    }
+                // A zone-scoped name of a headless service exists whatever its zone holds.
+                found = r.topology.is_some();
+                let topology = r.topology.map(|t| t.zone);
+                self.endpoints(slices, r, zone, &base, topology, &mut out, &ports_match);
+                if out.is_empty() && r.topology.is_some_and(|t| t.prefer) {
+                    // `prefer`: the whole service when its zone holds nothing.
+                    self.endpoints(slices, r, zone, &base, None, &mut out, &ports_match);
                 }
             }
             ServiceKind::ClusterIp(ips) => {
@@ -211,6 +230,8 @@ impl Kubernetes {
                     return Err(NameError);
                 }
                 for p in svc.ports.iter().filter(|p| ports_match(&p.name, &p.protocol)) {
+                    // An import with no IPs yet: NODATA.
+                    found = true;
                     for ip in ips {
                         out.push(Entry {
                             key: base.clone(),
@@ -223,7 +244,53 @@ impl Kubernetes {
             }
             ServiceKind::Headless => {}
         }
-        if out.is_empty() { Err(NameError) } else { Ok(out) }
+        if out.is_empty() && !found {
+            Err(NameError)
+        } else {
+            Ok(out)
+        }
+    }
+
+    /// The entries of a service's endpoints matching `r` (its endpoint, and in a multicluster
+    /// zone its cluster id) and, with `topology`, in that zone.
+    #[allow(clippy::too_many_arguments)]
+    fn endpoints(
+        &self,
+        slices: &[Arc<crate::objects::Slice>],
+        r: &RecordRequest,
+        zone: &Zone<'_>,
+        base: &str,
+        topology: Option<&str>,
+        out: &mut Vec<Entry>,
+        ports_match: &dyn Fn(&str, &str) -> bool,
+    ) {
+        for slice in slices {
+            let cluster = slice.cluster.as_deref();
+            if !r.endpoint.is_empty() && cluster.is_some_and(|c| !r.cluster.eq_ignore_ascii_case(c)) {
+                continue;
+            }
+            for (i, addr) in slice.addresses.iter().enumerate() {
+                if topology.is_some_and(|t| slice.zone(i) != Some(t)) {
+                    continue;
+                }
+                let hostname = addr.hostname(self.endpoint_pod_names);
+                if !r.endpoint.is_empty() && !r.endpoint.eq_ignore_ascii_case(&hostname) {
+                    continue;
+                }
+                for p in slice.ports.iter().filter(|p| ports_match(&p.name, &p.protocol)) {
+                    out.push(Entry {
+                        key: match (zone.owner_names, cluster) {
+                            (false, _) => String::new(),
+                            (true, None) => format!("{hostname}.{base}"),
+                            (true, Some(c)) => format!("{hostname}.{c}.{base}"),
+                        },
+                        host: Host::Ip(addr.ip),
+                        port: p.port,
+                        ttl: self.ttl,
+                    });
+                }
+            }
+        }
     }
 
     /// CoreDNS's `findPods`: `a-b-c-d.<ns>.pod.<zone>` (IPv6 with dashes for colons).
@@ -279,9 +346,17 @@ impl Kubernetes {
                         ttl: DNS_VERSION_TTL,
                     }]);
                 }
-                // Another type's record here: NODATA; else NXDOMAIN (the apex included: 1.11.3).
+                // Another type's record here: NODATA; else NXDOMAIN (the apex included: 1.11.3),
+                // but a zone-scoped name that exists with nothing in its zone is NODATA.
                 return match self.records(snap, name, zone) {
                     Ok(r) if !r.is_empty() => Ok(Vec::new()),
+                    Ok(_)
+                        if self.zonal
+                            && parse_request(name, zone.lower, zone.grammar)
+                                .is_ok_and(|r| r.topology.is_some()) =>
+                    {
+                        Ok(Vec::new())
+                    }
                     _ => Err(NameError),
                 };
             }
@@ -500,10 +575,17 @@ impl Kubernetes {
         let join = |label: &str| {
             Name::from_ascii(format!("{label}.{}", zone.query())).unwrap_or_else(|_| zone.name().clone())
         };
+        // A multicluster zone's serial moves with the imported services (CoreDNS's
+        // `ModifiedMultiCluster`).
+        let serial = if zone.grammar.multicluster {
+            self.clusterset.load().serial
+        } else {
+            snap.serial
+        };
         let soa = SOA::new(
             join("ns.dns"),
             join("hostmaster"),
-            snap.serial,
+            serial,
             7200,
             1800,
             86400,
@@ -527,6 +609,8 @@ struct Zone<'a> {
     qname: &'a Name,
     labels: usize,
     lower: &'a str,
+    /// The forms names take in it.
+    grammar: Grammar,
     /// Whether entries need their owner names: only SRV answers name their targets.
     owner_names: bool,
     name: OnceLock<Name>,
@@ -576,6 +660,7 @@ impl Handler for Kubernetes {
             qname: &qname,
             labels: usize::from(configured.num_labels()),
             lower: configured_lower,
+            grammar: self.grammar(configured_lower),
             owner_names: req.qtype() == RecordType::SRV,
             name: OnceLock::new(),
             query: OnceLock::new(),

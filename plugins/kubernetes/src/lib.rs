@@ -21,8 +21,8 @@ mod tests;
 mod watch;
 mod watcher;
 
-pub use index::{Published, Snapshot, Store};
+pub use index::{Indexes, Published, Snapshot, Store};
 pub use kubernetes::Kubernetes;
 pub use objects::{Address, Pod, Port, Service, ServiceKind, Slice};
 pub use setup::{ApiSource, Config, PodMode, parse, setup};
-pub use watch::snapshot_of;
+pub use watch::publish_objects;

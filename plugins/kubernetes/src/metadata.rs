@@ -1,5 +1,6 @@
 //! The kubernetes plugin's metadata (CoreDNS's `Kubernetes.Metadata`): the client pod's
-//! namespace, and the parts of a query name in our zones.
+//! namespace, and the parts of a query name in our zones (its cluster id in multicluster
+//! zones, its topology zone with `zonal`).
 
 use clusterdns_plugin::{MetadataProvider, MetadataValues, Request};
 
@@ -18,11 +19,18 @@ impl MetadataProvider for Kubernetes {
         let Some((_, zone)) = self.zone_of(qname) else {
             return;
         };
-        match parse_request(qname, zone) {
+        let grammar = self.grammar(zone);
+        match parse_request(qname, zone, grammar) {
             Ok(r) => {
                 values.set("kubernetes/port-name", r.port);
                 values.set("kubernetes/protocol", r.protocol);
                 values.set("kubernetes/endpoint", r.endpoint);
+                if grammar.multicluster {
+                    values.set("kubernetes/cluster", r.cluster);
+                }
+                if grammar.zonal {
+                    values.set("kubernetes/zone", r.topology.map_or("", |t| t.zone));
+                }
                 values.set("kubernetes/service", r.service);
                 values.set("kubernetes/namespace", r.namespace);
                 values.set("kubernetes/kind", r.pod_or_svc);

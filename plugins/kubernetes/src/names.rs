@@ -1,16 +1,39 @@
-//! Query names under a kubernetes zone: CoreDNS's `parseRequest`.
+//! Query names under a kubernetes zone: CoreDNS's `parseRequest`, with the multicluster
+//! (1.12.2) and zonal (1.14.7) forms.
 
-/// What a name asks for: `[_port._proto.|endpoint.]service.namespace.svc|pod`, as slices of the
-/// name (parsed for every query, so nothing is copied).
+/// What a name asks for: `[_port._proto.|endpoint.[cluster.]]service.namespace.svc|pod`, or
+/// `topozone.pin|prefer._zone.service.namespace.svc`, as slices of the name (parsed for every
+/// query, so nothing is copied).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RecordRequest<'a> {
     pub port: &'a str,
     pub protocol: &'a str,
     pub endpoint: &'a str,
+    /// The cluster id of `endpoint.cluster.service...` in a multicluster zone.
+    pub cluster: &'a str,
     pub service: &'a str,
     pub namespace: &'a str,
     /// `svc`, `pod`, or empty for the apex, `svc.<zone>` and `pod.<zone>`.
     pub pod_or_svc: &'a str,
+    /// The topology zone of a zone-scoped name (`zonal`): every label left of the directive.
+    pub topology: Option<Topology<'a>>,
+}
+
+/// A zone-scoped name's selector: `<zone>.pin._zone...` or `<zone>.prefer._zone...`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Topology<'a> {
+    pub zone: &'a str,
+    /// `prefer`: all endpoints when none is in the zone; `pin`: NODATA then.
+    pub prefer: bool,
+}
+
+/// Which forms a zone's names may take.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Grammar {
+    /// A multicluster zone: two labels left of the service are endpoint and cluster id.
+    pub multicluster: bool,
+    /// The `zonal` option: `topozone.pin|prefer._zone.service...` (not in multicluster zones).
+    pub zonal: bool,
 }
 
 /// A name that cannot be a kubernetes record (a name error).
@@ -18,7 +41,7 @@ pub struct RecordRequest<'a> {
 pub struct Invalid;
 
 /// Parses `name` (lower case, fully qualified) under `zone` (lower case, fully qualified).
-pub fn parse_request<'a>(name: &'a str, zone: &str) -> Result<RecordRequest<'a>, Invalid> {
+pub fn parse_request<'a>(name: &'a str, zone: &str, grammar: Grammar) -> Result<RecordRequest<'a>, Invalid> {
     let mut r = RecordRequest::default();
     let base = name.strip_suffix(zone).unwrap_or("").trim_end_matches('.');
     if base.is_empty() || base == "svc" || base == "pod" {
@@ -38,16 +61,34 @@ pub fn parse_request<'a>(name: &'a str, zone: &str) -> Result<RecordRequest<'a>,
         return Ok(r);
     };
     r.service = service;
-    match (labels.next(), labels.next(), labels.next()) {
-        (None, _, _) => {}
+    match (labels.next(), labels.next()) {
+        (None, _) => {}
         // An endpoint label.
-        (Some(endpoint), None, _) => r.endpoint = endpoint,
-        // Port and protocol (`_http._tcp`; a bare `_` is an empty label, matching any).
-        (Some(protocol), Some(port), None) => {
-            r.protocol = strip_underscore(protocol);
-            r.port = strip_underscore(port);
-        }
-        _ => return Err(Invalid),
+        (Some(endpoint), None) => r.endpoint = endpoint,
+        (Some(second), Some(first)) => match labels.0 {
+            // Endpoint and cluster id in a multicluster zone, unless either looks like a port.
+            None if grammar.multicluster && !second.starts_with('_') && !first.starts_with('_') => {
+                r.cluster = second;
+                r.endpoint = first;
+            }
+            // Port and protocol (`_http._tcp`; a bare `_` is an empty label, matching any).
+            None => {
+                r.protocol = strip_underscore(second);
+                r.port = strip_underscore(first);
+            }
+            // Longer: only a zone-scoped name (the zone may hold dots), else too long.
+            Some(zone) => {
+                if !grammar.zonal || grammar.multicluster || second != "_zone" || r.pod_or_svc != "svc" {
+                    return Err(Invalid);
+                }
+                let prefer = match first {
+                    "pin" => false,
+                    "prefer" => true,
+                    _ => return Err(Invalid),
+                };
+                r.topology = Some(Topology { zone, prefer });
+            }
+        },
     }
     Ok(r)
 }
@@ -97,6 +138,7 @@ mod tests {
             service,
             namespace,
             pod_or_svc,
+            ..RecordRequest::default()
         }
     }
 
@@ -148,7 +190,100 @@ mod tests {
             ("a.b.c.web.default.svc.cluster.local.", Err(Invalid)),
         ];
         for (name, want) in cases {
-            assert_eq!(parse_request(name, z), want, "{name}");
+            assert_eq!(parse_request(name, z, Grammar::default()), want, "{name}");
+            // The zonal grammar changes nothing for these names.
+            let zonal = Grammar {
+                zonal: true,
+                ..Grammar::default()
+            };
+            assert_eq!(parse_request(name, z, zonal), want, "zonal {name}");
         }
+    }
+
+    #[test]
+    fn multicluster_names_take_a_cluster_id() {
+        let z = "clusterset.local.";
+        let mc = Grammar {
+            multicluster: true,
+            zonal: true,
+        };
+        let got = parse_request("web-0.east.web.default.svc.clusterset.local.", z, mc);
+        assert_eq!(
+            got,
+            Ok(RecordRequest {
+                cluster: "east",
+                ..r("", "", "web-0", "web", "default", "svc")
+            })
+        );
+        // Port and protocol stay port and protocol when either has its underscore.
+        for name in [
+            "_http._tcp.web.default.svc.clusterset.local.",
+            "http._tcp.web.default.svc.clusterset.local.",
+        ] {
+            let got = parse_request(name, z, mc).expect(name);
+            assert_eq!(
+                (got.port, got.protocol, got.cluster),
+                ("http", "tcp", ""),
+                "{name}"
+            );
+        }
+        // Outside a multicluster zone the same shape is port and protocol (1.11.3).
+        let got = parse_request(
+            "web-0.east.web.default.svc.cluster.local.",
+            "cluster.local.",
+            Grammar::default(),
+        );
+        assert_eq!(
+            (got.clone().map(|g| g.port), got.map(|g| g.protocol)),
+            (Ok("web-0"), Ok("east"))
+        );
+        // No zonal names in multicluster zones.
+        assert_eq!(
+            parse_request("a.pin._zone.web.default.svc.clusterset.local.", z, mc),
+            Err(Invalid)
+        );
+    }
+
+    #[test]
+    fn zonal_names_with_dotted_zones() {
+        let zonal = Grammar {
+            zonal: true,
+            ..Grammar::default()
+        };
+        fn topo(name: &str, g: Grammar) -> Result<(&str, Option<Topology<'_>>), Invalid> {
+            parse_request(name, "cluster.local.", g).map(|r| (r.service, r.topology))
+        }
+        assert_eq!(
+            topo("us-west-2a.pin._zone.db.prod.svc.cluster.local.", zonal),
+            Ok((
+                "db",
+                Some(Topology {
+                    zone: "us-west-2a",
+                    prefer: false
+                })
+            ))
+        );
+        assert_eq!(
+            topo("corp.example.com.prefer._zone.db.prod.svc.cluster.local.", zonal),
+            Ok((
+                "db",
+                Some(Topology {
+                    zone: "corp.example.com",
+                    prefer: true
+                })
+            ))
+        );
+        for bad in [
+            // Unknown directive, missing anchor, pod names, and the option off.
+            "a.nearest._zone.db.prod.svc.cluster.local.",
+            "a.pin.zone.db.prod.svc.cluster.local.",
+            "a.pin._zone.1-2-3-4.prod.pod.cluster.local.",
+        ] {
+            assert_eq!(topo(bad, zonal), Err(Invalid), "{bad}");
+        }
+        assert_eq!(
+            topo("a.pin._zone.db.prod.svc.cluster.local.", Grammar::default()),
+            Err(Invalid)
+        );
     }
 }

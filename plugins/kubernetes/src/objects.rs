@@ -5,12 +5,24 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::api::{
-    EndpointSlice as K8sEndpointSlice, Namespace as K8sNamespace, Pod as K8sPod, Service as K8sService,
+    EndpointSlice as K8sEndpointSlice, McsEndpointSlice, Namespace as K8sNamespace, Pod as K8sPod,
+    Service as K8sService, ServiceImport,
 };
 use clusterdns_plugin::{ExternalHost, clog};
 
 /// The label that ties an EndpointSlice to its Service.
 pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
+/// The label that ties an EndpointSlice to its ServiceImport (Multi-Cluster Services API).
+pub const MCS_SERVICE_NAME_LABEL: &str = "multicluster.kubernetes.io/service-name";
+
+/// What slim copies keep beyond what every query reads: only what the configuration uses.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Keep {
+    /// Endpoints' pod names (`endpoint_pod_names`).
+    pub pod_names: bool,
+    /// Endpoints' topology zones (`zonal`).
+    pub zones: bool,
+}
 
 /// A named port (`name` may be empty).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -30,6 +42,15 @@ impl Port {
             protocol: Arc::from(protocol.unwrap_or("TCP").to_ascii_lowercase()),
             port,
         }
+    }
+
+    /// A Service's (or ServiceImport's) ports.
+    fn list(ports: Option<&[crate::api::ServicePort]>) -> Arc<[Port]> {
+        ports
+            .into_iter()
+            .flatten()
+            .map(|p| Port::new(p.name.as_deref(), p.protocol.as_deref(), p.port))
+            .collect()
     }
 }
 
@@ -100,11 +121,24 @@ impl Address {
 pub struct Slice {
     pub namespace: Arc<str>,
     pub name: Arc<str>,
-    /// The `kubernetes.io/service-name` label.
+    /// The `kubernetes.io/service-name` label (`multicluster.kubernetes.io/service-name` for
+    /// an imported service's slice).
     pub service: Arc<str>,
     pub addresses: Vec<Address>,
     /// Shared by every object with the same list (the store interns them).
     pub ports: Arc<[Port]>,
+    /// An imported service's slice: the `multicluster.kubernetes.io/source-cluster` label.
+    pub cluster: Option<Arc<str>>,
+    /// With `zonal`, each address's topology zone, lower case (CoreDNS), by the address's
+    /// place in `addresses`; empty otherwise.
+    pub zones: Box<[Option<Arc<str>>]>,
+}
+
+impl Slice {
+    /// The topology zone of the address at `i`, if kept and known.
+    pub fn zone(&self, i: usize) -> Option<&str> {
+        self.zones.get(i).and_then(|z| z.as_deref())
+    }
 }
 
 /// A pod's IP (only `status.podIP`, as CoreDNS indexes), for `pods verified`.
@@ -135,12 +169,7 @@ impl Service {
     pub fn from_api(s: &K8sService) -> Option<Service> {
         let (namespace, name) = name_of(&s.metadata);
         let spec = s.spec.as_ref()?;
-        let ports = spec
-            .ports
-            .iter()
-            .flatten()
-            .map(|p| Port::new(p.name.as_deref(), p.protocol.as_deref(), p.port))
-            .collect();
+        let ports = Port::list(spec.ports.as_deref());
         let kind = if spec.type_.as_deref() == Some("ExternalName") {
             ServiceKind::ExternalName(spec.external_name.clone().unwrap_or_default())
         } else if spec.cluster_ip.as_deref() == Some("None") {
@@ -211,19 +240,36 @@ fn parse_ip(ip: &str, namespace: &str, name: &str) -> Option<IpAddr> {
 
 impl Slice {
     /// The slim slice, or None for one without the service-name label. Endpoints' pod names
-    /// are kept only with `pod_names` (`endpoint_pod_names`): every endpoint of a pod has one,
-    /// and nothing else reads them.
-    pub fn from_api(s: &K8sEndpointSlice, pod_names: bool) -> Option<Slice> {
-        let (namespace, name) = name_of(&s.metadata);
+    /// and zones are kept only as `keep` says: every endpoint has them, and only an option
+    /// reads them.
+    pub fn from_api(s: &K8sEndpointSlice, keep: Keep) -> Option<Slice> {
         let Some(service) = s.service_name.as_deref() else {
-            clog::warning(
-                Some("kubernetes"),
-                format_args!(
-                    "skipping EndpointSlice {namespace}/{name} without the {SERVICE_NAME_LABEL} label"
-                ),
-            );
+            // An imported service's slice has the multicluster label instead: not a mistake.
+            if s.mcs_service_name.is_none() {
+                let (namespace, name) = name_of(&s.metadata);
+                clog::warning(
+                    Some("kubernetes"),
+                    format_args!(
+                        "skipping EndpointSlice {namespace}/{name} without the {SERVICE_NAME_LABEL} label"
+                    ),
+                );
+            }
             return None;
         };
+        Some(Self::slim(s, service, None, keep))
+    }
+
+    /// An imported service's slice (CoreDNS's `EndpointSliceToMultiClusterEndpoints`), filed
+    /// under its `multicluster.kubernetes.io/service-name`, with its source cluster's id.
+    pub fn from_mcs(s: &McsEndpointSlice, keep: Keep) -> Option<Slice> {
+        let s = &s.0;
+        let service = s.mcs_service_name.as_deref()?;
+        let cluster = Arc::from(s.source_cluster.as_deref().unwrap_or(""));
+        Some(Self::slim(s, service, Some(cluster), keep))
+    }
+
+    fn slim(s: &K8sEndpointSlice, service: &str, cluster: Option<Arc<str>>, keep: Keep) -> Slice {
+        let (namespace, name) = name_of(&s.metadata);
         let ports: Vec<Port> = s
             .ports
             .iter()
@@ -241,6 +287,7 @@ impl Slice {
             ports.into()
         };
         let mut addresses = Vec::new();
+        let mut zones = Vec::new();
         for e in &s.endpoints {
             // Ready unless it says it is not (a nil condition counts as ready).
             if e.conditions.as_ref().and_then(|c| c.ready) == Some(false) {
@@ -261,8 +308,13 @@ impl Slice {
                 .target_ref
                 .as_ref()
                 .and_then(|t| t.name.as_deref())
-                .filter(|n| pod_names && n.len() < 64)
+                .filter(|n| keep.pod_names && n.len() < 64)
                 .map(Arc::from);
+            let zone: Option<Arc<str>> = e
+                .zone
+                .as_deref()
+                .filter(|_| keep.zones)
+                .map(|z| Arc::from(z.to_ascii_lowercase()));
             for a in &e.addresses {
                 if let Some(ip) = parse_ip(a, &namespace, &name) {
                     addresses.push(Address {
@@ -270,17 +322,50 @@ impl Slice {
                         hostname: hostname.clone(),
                         pod_name: pod_name.clone(),
                     });
+                    if keep.zones {
+                        zones.push(zone.clone());
+                    }
                 }
             }
         }
         // Kept for the slice's lifetime: no spare capacity (a slice of 2 grew room for 4).
         addresses.shrink_to_fit();
-        Some(Slice {
+        Slice {
             namespace,
             name,
             service: Arc::from(service),
             addresses,
             ports,
+            cluster,
+            zones: zones.into(),
+        }
+    }
+}
+
+impl Service {
+    /// An imported multi-cluster service (CoreDNS's `ToServiceImport`): a `ClusterSetIP`
+    /// import answers its IPs (none: NODATA), a `Headless` one its endpoints.
+    pub fn from_import(s: &ServiceImport) -> Option<Service> {
+        let (namespace, name) = name_of(&s.metadata);
+        let spec = s.spec.as_ref()?;
+        let kind = if spec.type_.as_deref() == Some("Headless") {
+            ServiceKind::Headless
+        } else {
+            ServiceKind::ClusterIp(
+                spec.ips
+                    .iter()
+                    .flatten()
+                    .filter_map(|ip| parse_ip(ip, &namespace, &name))
+                    .collect(),
+            )
+        };
+        Some(Service {
+            namespace,
+            name,
+            kind,
+            ports: Port::list(spec.ports.as_deref()),
+            has_selector: false,
+            external: Box::default(),
         })
     }
 }

@@ -54,6 +54,10 @@ pub struct Config {
     pub apiserver_qps: Option<f64>,
     pub apiserver_burst: Option<u32>,
     pub apiserver_max_inflight: Option<u32>,
+    /// `multicluster ZONES`: zones answered from ServiceImports (1.12.2), each one of `zones`.
+    pub multicluster: Vec<Name>,
+    /// `zonal`: zone-scoped names for headless services (1.14.7).
+    pub zonal: bool,
 }
 
 impl Config {
@@ -110,6 +114,8 @@ pub fn parse(d: &mut Dispenser, block_zones: &[String]) -> Result<Config, SetupE
             apiserver_qps: None,
             apiserver_burst: None,
             apiserver_max_inflight: None,
+            multicluster: Vec::new(),
+            zonal: false,
         };
         let (mut endpoint, mut tls, mut kubeconfig) = (None, None, None);
         while d.next_block() {
@@ -179,6 +185,15 @@ pub fn parse(d: &mut Dispenser, block_zones: &[String]) -> Result<Config, SetupE
                     c.ttl = u32::try_from(t).unwrap_or(5);
                 }
                 "noendpoints" if args.is_empty() => c.noendpoints = true,
+                "zonal" if args.is_empty() => c.zonal = true,
+                "multicluster" => {
+                    for a in &args {
+                        for z in corefile::parse_key(a).map_err(|e| d.err(e))?.zones {
+                            c.multicluster
+                                .push(Name::from_ascii(&z).map_err(|e| other(e.to_string()))?);
+                        }
+                    }
+                }
                 "ignore" => match args.first().map(String::as_str) {
                     Some("empty_service") => c.ignore_empty_service = true,
                     Some(v) => return Err(other(format!("unable to parse ignore value: '{v}'"))),
@@ -224,7 +239,7 @@ pub fn parse(d: &mut Dispenser, block_zones: &[String]) -> Result<Config, SetupE
                     }
                 }
                 "endpoint_pod_names" | "noendpoints" | "namespaces" | "endpoint" | "labels"
-                | "namespace_labels" => {
+                | "namespace_labels" | "zonal" => {
                     return Err(d.arg_err().into());
                 }
                 other => return Err(d.err(format!("unknown property '{other}'")).into()),
@@ -232,6 +247,21 @@ pub fn parse(d: &mut Dispenser, block_zones: &[String]) -> Result<Config, SetupE
         }
         if !c.namespaces.is_empty() && c.namespace_labels.is_some() {
             return Err(d.err("namespaces and namespace_labels cannot both be set").into());
+        }
+        if let Some(z) = c.multicluster.iter().find(|z| !c.zones.contains(z)) {
+            let zones: Vec<String> = c.zones.iter().map(Name::to_ascii).collect();
+            return Err(d
+                .err(format!(
+                    "is not authoritative for the multicluster zone {} (authoritative zones: [{}])",
+                    z.to_ascii(),
+                    zones.join(" ")
+                ))
+                .into());
+        }
+        if c.zonal && c.noendpoints {
+            return Err(d
+                .err("zonal requires the endpoint cache; remove noendpoints")
+                .into());
         }
         // CoreDNS's precedence: kubeconfig, else endpoint (with tls), else in-cluster.
         c.source = match (kubeconfig, endpoint) {
@@ -295,11 +325,10 @@ pub fn setup(s: &mut clusterdns_plugin::Setup<'_>) -> Result<(), SetupError> {
     let config = parse(s.dispenser(), &zones)?;
     // After a reload that changed this block, the previous index keeps answering until the new
     // watchers have listed everything (or for as long as the API cannot be reached).
-    let inherited = s.inherited::<crate::Published>().map(|i| (*i).clone());
+    let inherited = s.inherited::<crate::index::Indexes>().map(|i| (*i).clone());
     let seeded = inherited.is_some();
-    let index: crate::Published =
-        inherited.unwrap_or_else(|| Arc::new(arc_swap::ArcSwap::from_pointee(crate::Snapshot::default())));
-    s.carry(Arc::new(index.clone()));
+    let indexes = inherited.unwrap_or_default();
+    s.carry(Arc::new(indexes.clone()));
     let synced = Arc::new(AtomicBool::new(seeded));
     // Our own addresses, for NS records: the block's, or every interface's; never loopback.
     let local_ips: Vec<std::net::IpAddr> = if s.block.bind.is_empty() {
@@ -320,7 +349,8 @@ pub fn setup(s: &mut clusterdns_plugin::Setup<'_>) -> Result<(), SetupError> {
     let search =
         clusterdns_plugin::resolv::search_list(std::path::Path::new("/etc/resolv.conf")).unwrap_or_default();
     let handler = Arc::new(
-        crate::Kubernetes::new(&config, index.clone(), synced.clone(), local_ips)
+        crate::Kubernetes::new(&config, indexes.cluster.clone(), synced.clone(), local_ips)
+            .with_clusterset(indexes.clusterset.clone())
             .with_autopath_search(search),
     );
     s.add_handler(handler.clone());
@@ -328,7 +358,7 @@ pub fn setup(s: &mut clusterdns_plugin::Setup<'_>) -> Result<(), SetupError> {
     s.provide::<dyn clusterdns_plugin::MetadataProvider>(handler.clone());
     s.provide::<dyn clusterdns_plugin::Externaler>(handler);
     s.add_service(Arc::new(crate::watcher::Watcher::new(
-        config, index, synced, seeded,
+        config, indexes, synced, seeded,
     )));
     Ok(())
 }
@@ -406,6 +436,18 @@ mod tests {
     }
 
     #[test]
+    fn multicluster_and_zonal() {
+        let c =
+            parsed("kubernetes cluster.local clusterset.local {\n multicluster clusterset.local\n zonal\n}");
+        let mc: Vec<String> = c.multicluster.iter().map(ToString::to_string).collect();
+        assert_eq!(mc, ["clusterset.local."]);
+        assert!(c.zonal);
+        // Without zones the option names none (CoreDNS: no server block default here).
+        let c = parsed("kubernetes cluster.local {\n multicluster\n}");
+        assert!(c.multicluster.is_empty() && !c.zonal);
+    }
+
+    #[test]
     fn errors_table() {
         let parse = |d: &mut Dispenser| parse(d, &["cluster.local.".into()]);
         testkit::assert_parse_errors(
@@ -460,6 +502,16 @@ mod tests {
                 (
                     "kubernetes {\n apiserver_qps -1\n}",
                     "invalid apiserver_qps value: -1",
+                ),
+                (
+                    "kubernetes cluster.local {\n multicluster clusterset.local\n}",
+                    "Corefile:3 - Error during parsing: is not authoritative for the multicluster zone \
+                     clusterset.local. (authoritative zones: [cluster.local.])",
+                ),
+                ("kubernetes {\n zonal x\n}", "Wrong argument count"),
+                (
+                    "kubernetes {\n noendpoints\n zonal\n}",
+                    "zonal requires the endpoint cache; remove noendpoints",
                 ),
             ],
         );

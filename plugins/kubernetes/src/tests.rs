@@ -48,6 +48,8 @@ fn slice(ns: &str, name: &str, service: &str, addresses: Vec<Address>, ports: Ve
         service: Arc::from(service),
         addresses,
         ports: ports.into(),
+        cluster: None,
+        zones: Box::default(),
     }
 }
 
@@ -815,4 +817,156 @@ async fn options_namespaces_ignore_empty_and_sync() {
     )
     .await;
     assert_eq!(h.ready(), Some(false));
+}
+
+/// A slice of `cluster` (an imported service's) or with `zones` per address (zonal).
+fn slice_with(base: Slice, cluster: Option<&str>, zones: &[Option<&str>]) -> Slice {
+    Slice {
+        cluster: cluster.map(Arc::from),
+        zones: zones.iter().map(|z| z.map(Arc::from)).collect(),
+        ..base
+    }
+}
+
+/// The clusterset: a ClusterSetIP import, one with no IPs yet, and a headless one exported by
+/// two clusters.
+fn clusterset() -> Store {
+    let mut s = Store::default();
+    let http = || vec![port("http", "tcp", 80)];
+    s.apply_service(svc(
+        "testns",
+        "mcs1",
+        ServiceKind::ClusterIp(ips(&["10.100.0.1"])),
+        http(),
+    ));
+    s.apply_service(svc(
+        "testns",
+        "pending",
+        ServiceKind::ClusterIp(Vec::new()),
+        http(),
+    ));
+    s.apply_service(svc("testns", "mcshl", ServiceKind::Headless, http()));
+    for (cluster, ip) in [("east", "10.8.0.1"), ("west", "10.9.0.1")] {
+        let base = slice(
+            "testns",
+            &format!("mcshl-{cluster}"),
+            "mcshl",
+            vec![addr(ip, Some("db-0"), None)],
+            http(),
+        );
+        s.apply_slice(slice_with(base, Some(cluster), &[]));
+    }
+    s
+}
+
+fn multicluster_handler() -> Arc<dyn Handler> {
+    let corefile = "kubernetes cluster.local clusterset.local {\n multicluster clusterset.local\n}";
+    let config = parse(&mut Dispenser::from_text(corefile), &[".".into()]).expect("config");
+    let k = Kubernetes::new(
+        &config,
+        Arc::new(ArcSwap::from_pointee(cluster().snapshot())),
+        Arc::new(AtomicBool::new(true)),
+        Vec::new(),
+    )
+    .with_clusterset(Arc::new(ArcSwap::from_pointee(clusterset().snapshot())));
+    Arc::new(k)
+}
+
+#[tokio::test]
+async fn multicluster_zone_answers_from_imports() {
+    let h = multicluster_handler();
+    let z = "clusterset.local.";
+    check(
+        &h,
+        &format!("mcs1.testns.svc.{z}"),
+        A,
+        OK,
+        &["mcs1.testns.svc.clusterset.local. 5 A 10.100.0.1"],
+    )
+    .await;
+    // An import without IPs exists: NODATA, not NXDOMAIN (CoreDNS's err = nil per port).
+    check(&h, &format!("pending.testns.svc.{z}"), A, OK, &[]).await;
+    // The cluster's own services are not in the clusterset zone, and imports not in the cluster's.
+    check(&h, &format!("svc1.testns.svc.{z}"), A, NX, &[]).await;
+    check(&h, "mcs1.testns.svc.cluster.local.", A, NX, &[]).await;
+    // A headless import: every cluster's endpoints; one by endpoint and cluster id.
+    check(
+        &h,
+        &format!("mcshl.testns.svc.{z}"),
+        A,
+        OK,
+        &[
+            "mcshl.testns.svc.clusterset.local. 5 A 10.8.0.1",
+            "mcshl.testns.svc.clusterset.local. 5 A 10.9.0.1",
+        ],
+    )
+    .await;
+    check(
+        &h,
+        &format!("db-0.west.mcshl.testns.svc.{z}"),
+        A,
+        OK,
+        &["db-0.west.mcshl.testns.svc.clusterset.local. 5 A 10.9.0.1"],
+    )
+    .await;
+    check(&h, &format!("db-0.north.mcshl.testns.svc.{z}"), A, NX, &[]).await;
+    // SRV targets name the endpoint under its cluster.
+    let got = check(
+        &h,
+        &format!("_http._tcp.mcshl.testns.svc.{z}"),
+        SRV,
+        OK,
+        &[
+            "_http._tcp.mcshl.testns.svc.clusterset.local. 5 SRV 0 50 80 db-0.east.mcshl.testns.svc.clusterset.local.",
+            "_http._tcp.mcshl.testns.svc.clusterset.local. 5 SRV 0 50 80 db-0.west.mcshl.testns.svc.clusterset.local.",
+        ],
+    )
+    .await;
+    assert_eq!(got.extra.len(), 2, "{got:#?}");
+    // Namespaces are the cluster's: an unknown one is NXDOMAIN.
+    check(&h, &format!("mcs1.nowhere.svc.{z}"), A, NX, &[]).await;
+}
+
+#[tokio::test]
+async fn zonal_names_pin_and_prefer() {
+    let mut store = cluster();
+    let http = || vec![port("http", "tcp", 80)];
+    store.apply_service(svc("testns", "db", ServiceKind::Headless, http()));
+    let base = slice(
+        "testns",
+        "db-abc",
+        "db",
+        vec![
+            addr("10.1.0.1", None, None),
+            addr("10.1.0.2", None, None),
+            addr("10.1.0.3", None, None),
+        ],
+        http(),
+    );
+    store.apply_slice(slice_with(
+        base,
+        None,
+        &[Some("us-west-2a"), Some("us-west-2b"), None],
+    ));
+    let h: Arc<dyn Handler> = Arc::new(handler_on(&store, "zonal", &[]));
+    let name = |zone: &str, how: &str| format!("{zone}.{how}._zone.db.testns.svc.cluster.local.");
+    let owner = name("us-west-2a", "pin");
+    check(&h, &owner, A, OK, &[&format!("{owner} 5 A 10.1.0.1")]).await;
+    // A zone no endpoint is in: pin is NODATA for every type, prefer gives them all.
+    check(&h, &name("eu-1", "pin"), A, OK, &[]).await;
+    check(&h, &name("eu-1", "pin"), TXT, OK, &[]).await;
+    let owner = name("eu-1", "prefer");
+    let all: Vec<String> = ["10.1.0.1", "10.1.0.2", "10.1.0.3"]
+        .iter()
+        .map(|ip| format!("{owner} 5 A {ip}"))
+        .collect();
+    let all: Vec<&str> = all.iter().map(String::as_str).collect();
+    check(&h, &owner, A, OK, &all).await;
+    // Only headless services; unknown directives stay too long.
+    check(&h, "a.pin._zone.svc1.testns.svc.cluster.local.", A, NX, &[]).await;
+    check(&h, "a.nearest._zone.db.testns.svc.cluster.local.", A, NX, &[]).await;
+    check(&h, "a.pin._zone.nosuch.testns.svc.cluster.local.", A, NX, &[]).await;
+    // Without the option the shape is too long, as in 1.11.3.
+    let plain: Arc<dyn Handler> = Arc::new(handler_on(&store, "", &[]));
+    check(&plain, &name("us-west-2a", "pin"), A, NX, &[]).await;
 }

@@ -1,19 +1,22 @@
-//! Watching Services, EndpointSlices, Namespaces (and Pods for `pods verified`) with one
-//! informer per kind, into the store, published to queries in batches.
+//! Watching Services, EndpointSlices, Namespaces (and Pods for `pods verified`, ServiceImports
+//! and their EndpointSlices for `multicluster`) with one informer per kind, into the stores,
+//! published to queries in batches.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::api::{EndpointSlice, Namespace, Pod as K8sPod, Service as K8sService};
+use crate::api::{
+    EndpointSlice, McsEndpointSlice, Namespace, Pod as K8sPod, Service as K8sService, ServiceImport,
+};
 use clusterdns_plugin::clog;
 use kube::Client;
 use tokio::sync::mpsc;
 
-use crate::index::{Published, Store};
+use crate::index::{Indexes, Store};
 use crate::informer::{Event, Informer};
 use crate::metrics;
-use crate::objects::{Pod, Service, Slice, namespace_name};
+use crate::objects::{Keep, MCS_SERVICE_NAME_LABEL, Pod, Service, Slice, namespace_name};
 
 /// One event from any kind's informer.
 enum Change {
@@ -21,6 +24,8 @@ enum Change {
     Slices(Event<EndpointSlice>),
     Namespaces(Event<Namespace>),
     Pods(Event<K8sPod>),
+    Imports(Event<ServiceImport>),
+    ImportedSlices(Event<McsEndpointSlice>),
 }
 
 /// What to watch.
@@ -30,8 +35,10 @@ pub struct Watch {
     pub namespace_labels: Option<String>,
     pub endpoints: bool,
     pub pods: bool,
-    /// `endpoint_pod_names`: endpoints' pod names are kept.
-    pub pod_names: bool,
+    /// What of the objects is kept beyond what every query reads.
+    pub keep: Keep,
+    /// `multicluster`: ServiceImports and their slices are watched into the clusterset index.
+    pub multicluster: bool,
 }
 
 /// CoreDNS's pod watch leaves finished pods to the API server: they have no IP for DNS (and
@@ -52,7 +59,7 @@ const QUEUE: usize = 1024;
 /// kind has been listed. The last good view keeps being served through errors and relists.
 /// With `seeded`, `index` holds a previous configuration's view, and nothing is published over
 /// it before every kind has been listed.
-pub async fn run(watch: Watch, index: Published, synced: Arc<AtomicBool>, seeded: bool) {
+pub async fn run(watch: Watch, indexes: Indexes, synced: Arc<AtomicBool>, seeded: bool) {
     let (tx, mut changes) = mpsc::channel::<Change>(QUEUE);
     let (client, labels) = (&watch.client, &watch.labels);
     // Dropped with this task (the plugin stopped): every informer ends with it.
@@ -73,10 +80,25 @@ pub async fn run(watch: Watch, index: Published, synced: Arc<AtomicBool>, seeded
         tasks.spawn(pods.run(tx.clone(), Change::Pods));
         kinds += 1;
     }
+    if watch.multicluster {
+        // CoreDNS lists the ServiceImports with the namespace_labels selector (a slip: it is
+        // meant for namespaces); here they are selected by `labels`, as every other object.
+        let imports = Informer::<ServiceImport>::new(client.clone(), labels.clone(), None);
+        tasks.spawn(imports.run(tx.clone(), Change::Imports));
+        // The slices an MCS implementation made: `labels` and the multicluster service label.
+        let selector = match labels {
+            Some(l) => format!("{l},{MCS_SERVICE_NAME_LABEL}"),
+            None => MCS_SERVICE_NAME_LABEL.to_string(),
+        };
+        let slices = Informer::<McsEndpointSlice>::new(client.clone(), Some(selector), None);
+        tasks.spawn(slices.run(tx.clone(), Change::ImportedSlices));
+        kinds += 2;
+    }
     drop(tx);
-    let mut store = Store::default();
+    let (index, clusterset) = (indexes.cluster, indexes.clusterset);
+    let mut stores = Stores::default();
     let mut relist = Relist {
-        pod_names: watch.pod_names,
+        keep: watch.keep,
         ..Relist::default()
     };
     let mut listed = 0;
@@ -100,7 +122,7 @@ pub async fn run(watch: Watch, index: Published, synced: Arc<AtomicBool>, seeded
                         t,
                     ));
                 }
-                listed += relist.apply(&mut store, change);
+                listed += relist.apply(&mut stores, change);
                 applied += 1;
             }
             if applied >= MAX_BURST {
@@ -117,7 +139,10 @@ pub async fn run(watch: Watch, index: Published, synced: Arc<AtomicBool>, seeded
         // Over a previous configuration's index, nothing goes out before the list is whole.
         let complete = listed >= kinds;
         if complete || (!seeded && published.elapsed() >= PARTIAL_PUBLISH) {
-            index.store(Arc::new(store.snapshot()));
+            index.store(Arc::new(stores.cluster.snapshot()));
+            if watch.multicluster {
+                clusterset.store(Arc::new(stores.clusterset.snapshot()));
+            }
             published = std::time::Instant::now();
         }
         if complete && !std::mem::replace(&mut logged_sync, true) {
@@ -141,21 +166,34 @@ pub async fn run(watch: Watch, index: Published, synced: Arc<AtomicBool>, seeded
 #[derive(Default)]
 struct Relist {
     /// By [`Watched::KIND`]: the name hashes a running relist has named.
-    seen: [Option<HashSet<u64>>; 4],
+    seen: [Option<HashSet<u64>>; KINDS],
     /// Kinds listed at least once.
-    done: [bool; 4],
-    /// Whether endpoints' pod names are kept (`endpoint_pod_names`).
-    pod_names: bool,
+    done: [bool; KINDS],
+    /// What of the objects is kept.
+    keep: Keep,
+}
+
+/// The number of kinds watched at most.
+const KINDS: usize = 6;
+
+/// The watchers' stores: the cluster's own objects, and the imported services.
+#[derive(Default)]
+struct Stores {
+    cluster: Store,
+    clusterset: Store,
 }
 
 impl Relist {
     /// Applies one change; returns 1 when a kind finished its first list.
-    fn apply(&mut self, store: &mut Store, change: Change) -> usize {
+    fn apply(&mut self, stores: &mut Stores, change: Change) -> usize {
+        let store = &mut stores.cluster;
         match change {
             Change::Services(e) => self.step(store, e),
             Change::Slices(e) => self.step(store, e),
             Change::Namespaces(e) => self.step(store, e),
             Change::Pods(e) => self.step(store, e),
+            Change::Imports(e) => self.step(&mut stores.clusterset, e),
+            Change::ImportedSlices(e) => self.step(&mut stores.clusterset, e),
         }
     }
 
@@ -168,13 +206,13 @@ impl Relist {
                 if let Some(seen) = &mut self.seen[K::KIND] {
                     seen.insert(store.name_hash(ns, name));
                 }
-                K::apply_or_delete(store, &o, self.pod_names);
+                K::apply_or_delete(store, &o, self.keep);
             }
             Event::Synced => {
                 K::sweep(store, &self.seen[K::KIND].take().unwrap_or_default());
                 return usize::from(!std::mem::replace(&mut self.done[K::KIND], true));
             }
-            Event::Applied(o) => K::apply_or_delete(store, &o, self.pod_names),
+            Event::Applied(o) => K::apply_or_delete(store, &o, self.keep),
             Event::Deleted(o) => {
                 let (ns, name) = o.name();
                 K::delete(store, ns, name);
@@ -184,50 +222,122 @@ impl Relist {
     }
 }
 
-/// A snapshot of API objects given as JSON, each converted and applied as the watchers convert
-/// and apply what the API sends (for the fuzz harness, which has no API server). Objects of
-/// other kinds, or that do not parse, are skipped.
-pub fn snapshot_of(objects: &[&str]) -> crate::Snapshot {
+/// Publishes API objects given as JSON into `indexes`, each converted and applied as the
+/// watchers convert and apply what the API sends (for the fuzz harness, which has no API
+/// server). Objects of other kinds, or that do not parse, are skipped.
+pub fn publish_objects(indexes: &Indexes, objects: &[&str]) {
     fn add<K: Watched + serde::de::DeserializeOwned>(store: &mut Store, json: &str) {
-        if let Some(slim) = serde_json::from_str::<K>(json).ok().and_then(|o| o.slim(true)) {
+        let keep = Keep {
+            pod_names: true,
+            zones: true,
+        };
+        if let Some(slim) = serde_json::from_str::<K>(json).ok().and_then(|o| o.slim(keep)) {
             K::apply(store, slim);
         }
     }
-    let mut store = Store::default();
+    let mut stores = Stores::default();
     for json in objects {
         let kind = serde_json::from_str::<serde_json::Value>(json)
             .ok()
             .and_then(|v| v["kind"].as_str().map(String::from));
         match kind.as_deref() {
-            Some("Service") => add::<K8sService>(&mut store, json),
-            Some("EndpointSlice") => add::<EndpointSlice>(&mut store, json),
-            Some("Namespace") => add::<Namespace>(&mut store, json),
-            Some("Pod") => add::<K8sPod>(&mut store, json),
+            Some("Service") => add::<K8sService>(&mut stores.cluster, json),
+            Some("EndpointSlice") => {
+                add::<EndpointSlice>(&mut stores.cluster, json);
+                add::<McsEndpointSlice>(&mut stores.clusterset, json);
+            }
+            Some("Namespace") => add::<Namespace>(&mut stores.cluster, json),
+            Some("Pod") => add::<K8sPod>(&mut stores.cluster, json),
+            Some("ServiceImport") => add::<ServiceImport>(&mut stores.clusterset, json),
             _ => {}
         }
     }
-    store.snapshot()
+    indexes.cluster.store(Arc::new(stores.cluster.snapshot()));
+    indexes.clusterset.store(Arc::new(stores.clusterset.snapshot()));
+}
+
+/// How a slim object is filed in a store.
+trait Filed: Sized {
+    fn apply(store: &mut Store, slim: Self);
+    fn delete(store: &mut Store, namespace: &str, name: &str);
+    /// Deletes every object of this kind whose name hash `keep` does not hold.
+    fn sweep(store: &mut Store, keep: &HashSet<u64>);
+}
+
+impl Filed for Service {
+    fn apply(store: &mut Store, slim: Service) {
+        store.apply_service(slim);
+    }
+    fn delete(store: &mut Store, namespace: &str, name: &str) {
+        store.delete_service(namespace, name);
+    }
+    fn sweep(store: &mut Store, keep: &HashSet<u64>) {
+        store.sweep_services(keep);
+    }
+}
+
+impl Filed for Slice {
+    fn apply(store: &mut Store, slim: Slice) {
+        store.apply_slice(slim);
+    }
+    fn delete(store: &mut Store, namespace: &str, name: &str) {
+        store.delete_slice(namespace, name);
+    }
+    fn sweep(store: &mut Store, keep: &HashSet<u64>) {
+        store.sweep_slices(keep);
+    }
+}
+
+/// A namespace's name.
+impl Filed for Arc<str> {
+    fn apply(store: &mut Store, slim: Arc<str>) {
+        store.apply_namespace(slim);
+    }
+    fn delete(store: &mut Store, _namespace: &str, name: &str) {
+        store.delete_namespace(name);
+    }
+    fn sweep(store: &mut Store, keep: &HashSet<u64>) {
+        store.sweep_namespaces(keep);
+    }
+}
+
+impl Filed for Pod {
+    fn apply(store: &mut Store, slim: Pod) {
+        store.apply_pod(slim);
+    }
+    fn delete(store: &mut Store, namespace: &str, name: &str) {
+        store.delete_pod(namespace, name);
+    }
+    fn sweep(store: &mut Store, keep: &HashSet<u64>) {
+        store.sweep_pods(keep);
+    }
 }
 
 /// How one watched kind reaches the store.
 trait Watched: Sized {
     /// What the store keeps of it.
-    type Slim;
+    type Slim: Filed;
     /// Its index in `Relist`'s arrays.
     const KIND: usize;
     /// Its (namespace, name); namespaces are ("", name).
     fn name(&self) -> (&str, &str);
-    /// Its slim copy, or `None` for an object DNS cannot use; endpoints' pod names only with
-    /// `pod_names`.
-    fn slim(&self, pod_names: bool) -> Option<Self::Slim>;
-    fn apply(store: &mut Store, slim: Self::Slim);
-    fn delete(store: &mut Store, namespace: &str, name: &str);
-    /// Deletes every object of this kind whose name hash `keep` does not hold.
-    fn sweep(store: &mut Store, keep: &HashSet<u64>);
+    /// Its slim copy, or `None` for an object DNS cannot use; endpoints' pod names and zones
+    /// only as `keep` says.
+    fn slim(&self, keep: Keep) -> Option<Self::Slim>;
+
+    fn apply(store: &mut Store, slim: Self::Slim) {
+        Self::Slim::apply(store, slim);
+    }
+    fn delete(store: &mut Store, namespace: &str, name: &str) {
+        Self::Slim::delete(store, namespace, name);
+    }
+    fn sweep(store: &mut Store, keep: &HashSet<u64>) {
+        Self::Slim::sweep(store, keep);
+    }
 
     /// Applies the object, or deletes its earlier copy if DNS cannot use it.
-    fn apply_or_delete(store: &mut Store, object: &Self, pod_names: bool) {
-        match object.slim(pod_names) {
+    fn apply_or_delete(store: &mut Store, object: &Self, keep: Keep) {
+        match object.slim(keep) {
             Some(slim) => Self::apply(store, slim),
             None => {
                 let (ns, name) = object.name();
@@ -250,17 +360,8 @@ impl Watched for K8sService {
     fn name(&self) -> (&str, &str) {
         name_of(&self.metadata)
     }
-    fn slim(&self, _pod_names: bool) -> Option<Service> {
+    fn slim(&self, _keep: Keep) -> Option<Service> {
         Service::from_api(self)
-    }
-    fn apply(store: &mut Store, slim: Service) {
-        store.apply_service(slim);
-    }
-    fn delete(store: &mut Store, namespace: &str, name: &str) {
-        store.delete_service(namespace, name);
-    }
-    fn sweep(store: &mut Store, keep: &HashSet<u64>) {
-        store.sweep_services(keep);
     }
 }
 
@@ -270,17 +371,8 @@ impl Watched for EndpointSlice {
     fn name(&self) -> (&str, &str) {
         name_of(&self.metadata)
     }
-    fn slim(&self, pod_names: bool) -> Option<Slice> {
-        Slice::from_api(self, pod_names)
-    }
-    fn apply(store: &mut Store, slim: Slice) {
-        store.apply_slice(slim);
-    }
-    fn delete(store: &mut Store, namespace: &str, name: &str) {
-        store.delete_slice(namespace, name);
-    }
-    fn sweep(store: &mut Store, keep: &HashSet<u64>) {
-        store.sweep_slices(keep);
+    fn slim(&self, keep: Keep) -> Option<Slice> {
+        Slice::from_api(self, keep)
     }
 }
 
@@ -290,17 +382,8 @@ impl Watched for Namespace {
     fn name(&self) -> (&str, &str) {
         ("", self.metadata.name.as_deref().unwrap_or(""))
     }
-    fn slim(&self, _pod_names: bool) -> Option<Arc<str>> {
+    fn slim(&self, _keep: Keep) -> Option<Arc<str>> {
         Some(namespace_name(self))
-    }
-    fn apply(store: &mut Store, slim: Arc<str>) {
-        store.apply_namespace(slim);
-    }
-    fn delete(store: &mut Store, _namespace: &str, name: &str) {
-        store.delete_namespace(name);
-    }
-    fn sweep(store: &mut Store, keep: &HashSet<u64>) {
-        store.sweep_namespaces(keep);
     }
 }
 
@@ -310,16 +393,30 @@ impl Watched for K8sPod {
     fn name(&self) -> (&str, &str) {
         name_of(&self.metadata)
     }
-    fn slim(&self, _pod_names: bool) -> Option<Pod> {
+    fn slim(&self, _keep: Keep) -> Option<Pod> {
         Some(Pod::from_api(self))
     }
-    fn apply(store: &mut Store, slim: Pod) {
-        store.apply_pod(slim);
+}
+
+/// An imported service, filed in the clusterset store as a Service.
+impl Watched for ServiceImport {
+    type Slim = Service;
+    const KIND: usize = 4;
+    fn name(&self) -> (&str, &str) {
+        name_of(&self.metadata)
     }
-    fn delete(store: &mut Store, namespace: &str, name: &str) {
-        store.delete_pod(namespace, name);
+    fn slim(&self, _keep: Keep) -> Option<Service> {
+        Service::from_import(self)
     }
-    fn sweep(store: &mut Store, keep: &HashSet<u64>) {
-        store.sweep_pods(keep);
+}
+
+impl Watched for McsEndpointSlice {
+    type Slim = Slice;
+    const KIND: usize = 5;
+    fn name(&self) -> (&str, &str) {
+        name_of(&self.0.metadata)
+    }
+    fn slim(&self, keep: Keep) -> Option<Slice> {
+        Slice::from_mcs(self, keep)
     }
 }

@@ -7,25 +7,25 @@ use std::time::{Duration, Instant};
 
 use clusterdns_plugin::{Phase, Service, ServiceContext, clog};
 
-use crate::index::Published;
+use crate::index::Indexes;
 use crate::setup::{Config, PodMode};
 use crate::watch::{Watch, run};
 
 /// Watches the API for one `kubernetes` block.
 pub struct Watcher {
     config: Config,
-    index: Published,
+    indexes: Indexes,
     synced: Arc<AtomicBool>,
-    /// `index` holds what a previous configuration's watchers built: it is replaced only once
+    /// `indexes` hold what a previous configuration's watchers built: it is replaced only once
     /// these watchers have listed every kind.
     seeded: bool,
 }
 
 impl Watcher {
-    pub fn new(config: Config, index: Published, synced: Arc<AtomicBool>, seeded: bool) -> Self {
+    pub fn new(config: Config, indexes: Indexes, synced: Arc<AtomicBool>, seeded: bool) -> Self {
         Self {
             config,
-            index,
+            indexes,
             synced,
             seeded,
         }
@@ -54,9 +54,13 @@ impl Service for Watcher {
             namespace_labels: self.config.namespace_labels.clone(),
             endpoints: !self.config.noendpoints,
             pods: self.config.pods == PodMode::Verified,
-            pod_names: self.config.endpoint_pod_names,
+            keep: crate::objects::Keep {
+                pod_names: self.config.endpoint_pod_names,
+                zones: self.config.zonal,
+            },
+            multicluster: !self.config.multicluster.is_empty(),
         };
-        let (index, synced, mut phase) = (self.index.clone(), self.synced.clone(), ctx.phase.clone());
+        let (indexes, synced, mut phase) = (self.indexes.clone(), self.synced.clone(), ctx.phase.clone());
         let seeded = self.seeded;
         if seeded {
             clog::info(
@@ -66,7 +70,7 @@ impl Service for Watcher {
         }
         tokio::spawn(async move {
             tokio::select! {
-                () = run(watch, index, synced, seeded) => {}
+                () = run(watch, indexes, synced, seeded) => {}
                 _ = async {
                     while phase.changed().await.is_ok() && *phase.borrow() != Phase::Stopped {}
                 } => {}
