@@ -375,3 +375,134 @@ fn queries_leave_from_the_source_address() {
     }
     assert!(up.received().iter().any(|q| q.tcp) && up.received().iter().any(|q| !q.tcp));
 }
+
+/// DNS over HTTPS (CoreDNS 1.14.4): POST over HTTP/2 by default, GET with `doh_method`, the
+/// query's ID zero on the wire and the client's restored; a certificate for another name fails.
+#[test]
+fn dns_over_https_upstreams() {
+    let up = FakeUpstream::start_doh();
+    up.add(rr("doh.example. 60 A 192.0.2.12"));
+    let ca = up.ca.clone().expect("ca");
+    let p = up.addr.port();
+    for (method, expect) in [("POST", "POST HTTP/2.0"), ("GET", "GET HTTP/2.0")] {
+        let (_s, port) = server(
+            &format!(
+                "forward . https://127.0.0.1:{p} {{\n tls {}\n doh_method {method}\n }}",
+                ca.display()
+            ),
+            &[],
+        );
+        let q = query("doh.example.", RecordType::A, None);
+        let r = udp(local(port), &q);
+        assert_eq!(answers(&r), ["doh.example. 60 192.0.2.12"], "{method}");
+        assert_eq!(r.metadata.id, q.metadata.id);
+        // A second query rides the same HTTP/2 connection.
+        let r = tcp(local(port), &[query("doh.example.", RecordType::A, None)]);
+        assert_eq!(answers(&r[0]), ["doh.example. 60 192.0.2.12"]);
+        let received = up.received();
+        let last = received.last().expect("asked");
+        assert_eq!(last.http.as_deref(), Some(expect));
+        assert_eq!(last.query.metadata.id, 0, "RFC 8484: ID 0");
+    }
+    // A server without HTTP/2: HTTP/1.1, as Go's client falls back to.
+    let h1 = FakeUpstream::start_doh_http1();
+    h1.add(rr("doh.example. 60 A 192.0.2.13"));
+    let (_s, port) = server(
+        &format!(
+            "forward . https://127.0.0.1:{} {{\n tls {}\n }}",
+            h1.addr.port(),
+            h1.ca.clone().expect("ca").display()
+        ),
+        &[],
+    );
+    for _ in 0..2 {
+        let r = udp(local(port), &query("doh.example.", RecordType::A, None));
+        assert_eq!(answers(&r), ["doh.example. 60 192.0.2.13"]);
+    }
+    assert!(
+        h1.received()
+            .iter()
+            .all(|r| r.http.as_deref() == Some("POST HTTP/1.1"))
+    );
+    let (_s, port) = server(
+        &format!(
+            "forward . https://127.0.0.1%other.test:{p} {{\n tls {}\n }}",
+            ca.display()
+        ),
+        &[],
+    );
+    let r = udp(local(port), &query("doh.example.", RecordType::A, None));
+    assert_eq!(r.metadata.response_code, ResponseCode::ServFail);
+}
+
+/// Host names as destinations (CoreDNS 1.14.6), resolved at start through `resolver`; TLS and
+/// HTTPS verify the name. `next_on_nodata` (1.14.4) hands an empty NOERROR to the next forward.
+#[test]
+fn host_name_destinations_and_next_on_nodata() {
+    let (resolver, plain, doh) = (
+        FakeUpstream::start(),
+        FakeUpstream::start(),
+        FakeUpstream::start_doh(),
+    );
+    resolver.add(rr("dns.test. 60 A 127.0.0.1"));
+    plain.add(rr("www.example. 60 A 192.0.2.20"));
+    doh.add(rr("www.example. 60 A 192.0.2.21"));
+    let ca = doh.ca.clone().expect("ca");
+    let (_s, port) = server(
+        &format!(
+            "forward . dns.test:{} {{\n resolver {}\n }}",
+            plain.addr.port(),
+            resolver.addr
+        ),
+        &[],
+    );
+    assert_eq!(
+        answers(&udp(local(port), &query("www.example.", RecordType::A, None))),
+        ["www.example. 60 192.0.2.20"]
+    );
+    assert!(resolver.count("dns.test.") >= 1, "resolved through the resolver");
+    let (_s, port) = server(
+        &format!(
+            "forward . https://dns.test:{} {{\n tls {}\n resolver {}\n }}",
+            doh.addr.port(),
+            ca.display(),
+            resolver.addr
+        ),
+        &[],
+    );
+    assert_eq!(
+        answers(&udp(local(port), &query("www.example.", RecordType::A, None))),
+        ["www.example. 60 192.0.2.21"]
+    );
+    // A name that does not resolve stops the start, naming it.
+    let dir = testkit::TempDir::new("forward-unresolved");
+    let corefile = dir.write(
+        "Corefile",
+        &format!(
+            ".:{} {{\n bind 127.0.0.1\n forward . nowhere.test {{\n  resolver {}\n }}\n}}\n",
+            free_port(),
+            resolver.addr
+        ),
+    );
+    let out = std::process::Command::new(BIN)
+        .arg("-conf")
+        .arg(&corefile)
+        .output()
+        .expect("run");
+    let text = String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("failed to resolve \"nowhere.test\""), "{text}");
+    // next_on_nodata: the first upstream's empty NOERROR goes to the second forward.
+    let (first, second) = (FakeUpstream::start(), FakeUpstream::start());
+    first.answer("nodata.example.", RecordType::A, Vec::new());
+    second.add(rr("nodata.example. 60 A 192.0.2.22"));
+    let (_s, port) = server(
+        "forward . UP1 {\n next_on_nodata\n }\n forward . UP2",
+        &[&first, &second],
+    );
+    assert_eq!(
+        answers(&udp(local(port), &query("nodata.example.", RecordType::A, None))),
+        ["nodata.example. 60 192.0.2.22"]
+    );
+    assert_eq!(first.count("nodata.example."), 1);
+}

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub mod apiserver;
+mod doh;
 mod load;
 pub mod netns;
 mod upstream;

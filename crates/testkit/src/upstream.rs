@@ -1,5 +1,6 @@
 //! A DNS server for tests to forward to: answers from a table, misbehaves on request, and
-//! records what it was asked. Runs on its own threads, on 127.0.0.1, UDP and TCP.
+//! records what it was asked. Runs on its own threads, on 127.0.0.1: UDP and TCP, DNS over TLS,
+//! or DNS over HTTPS (RFC 8484, HTTP/2 or HTTP/1.1 as the client's TLS handshake offers).
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -37,9 +38,11 @@ pub enum Behaviour {
 pub struct Received {
     pub tcp: bool,
     pub query: Message,
+    /// Over HTTPS: the method and HTTP version (`POST HTTP/2.0`).
+    pub http: Option<String>,
 }
 
-struct State {
+pub(crate) struct State {
     behaviour: Behaviour,
     records: HashMap<(Name, RecordType), Vec<Record>>,
     /// Delegated zones: names under them without records get a referral (NS, glue).
@@ -145,18 +148,7 @@ impl FakeUpstream {
     /// A DNS-over-TLS upstream on a free port, with a certificate made now for `127.0.0.1` and
     /// `dns.test` (self-signed: its own CA, in [`FakeUpstream::ca`]).
     pub fn start_tls() -> FakeUpstream {
-        let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string(), "dns.test".to_string()])
-            .expect("certificate");
-        let files = crate::TempDir::new("dot");
-        let ca = files.write("ca.pem", &cert.cert.pem());
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
-        let config = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .expect("versions")
-            .with_no_client_auth()
-            .with_single_cert(vec![cert.cert.der().clone()], key)
-            .expect("server config");
+        let (config, ca, files) = self_signed("dot", &[b"dot"]);
         let config = Arc::new(config);
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind dot");
         listener.set_nonblocking(true).expect("nonblocking");
@@ -179,6 +171,40 @@ impl FakeUpstream {
                     Err(_) => std::thread::sleep(Duration::from_millis(5)),
                 }
             }
+        });
+        FakeUpstream {
+            addr,
+            state,
+            stop,
+            ca: Some(ca),
+            _files: Some(files),
+        }
+    }
+
+    /// A DNS-over-HTTPS upstream on a free port (`/dns-query`, GET and POST), with a
+    /// certificate made now for `127.0.0.1` and `dns.test`, its CA in [`FakeUpstream::ca`].
+    pub fn start_doh() -> FakeUpstream {
+        FakeUpstream::start_doh_speaking(&[b"h2", b"http/1.1"])
+    }
+
+    /// As [`FakeUpstream::start_doh`], speaking HTTP/1.1 only.
+    pub fn start_doh_http1() -> FakeUpstream {
+        FakeUpstream::start_doh_speaking(&[b"http/1.1"])
+    }
+
+    fn start_doh_speaking(alpn: &[&[u8]]) -> FakeUpstream {
+        let (config, ca, files) = self_signed("doh", alpn);
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind doh");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let addr = listener.local_addr().expect("addr");
+        let (state, stop) = (State::shared(), Arc::new(AtomicBool::new(false)));
+        let (s, st) = (state.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+                return;
+            };
+            runtime.block_on(crate::doh::serve(listener, acceptor, s, st));
         });
         FakeUpstream {
             addr,
@@ -253,6 +279,25 @@ impl Drop for FakeUpstream {
     }
 }
 
+/// A TLS server configuration with a certificate made now for `127.0.0.1` and `dns.test`
+/// (self-signed: its own CA, written to the directory returned), offering `alpn`.
+fn self_signed(label: &str, alpn: &[&[u8]]) -> (rustls::ServerConfig, std::path::PathBuf, crate::TempDir) {
+    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string(), "dns.test".to_string()])
+        .expect("certificate");
+    let files = crate::TempDir::new(label);
+    let ca = files.write("ca.pem", &cert.cert.pem());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.cert.der().clone()], key)
+        .expect("server config");
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    (config, ca, files)
+}
+
 /// Length-prefixed DNS over a stream: TCP, or TLS.
 fn serve_stream(mut conn: impl Read + Write, state: &Arc<Mutex<State>>) {
     loop {
@@ -281,12 +326,23 @@ fn serve_stream(mut conn: impl Read + Write, state: &Arc<Mutex<State>>) {
 
 /// The bytes to send back for a query, if any.
 fn respond(state: &Arc<Mutex<State>>, bytes: &[u8], tcp: bool) -> Option<Vec<u8>> {
+    respond_to(state, bytes, tcp, None)
+}
+
+/// [`respond`], noting how a DoH query came (`http`).
+pub(crate) fn respond_to(
+    state: &Arc<Mutex<State>>,
+    bytes: &[u8],
+    tcp: bool,
+    http: Option<String>,
+) -> Option<Vec<u8>> {
     let query = Message::from_vec(bytes).ok()?;
     let (behaviour, answers, referral, sections) = {
         let mut s = state.lock().expect("state");
         s.received.push(Received {
             tcp,
             query: query.clone(),
+            http,
         });
         let q = query.queries.first()?;
         let referral = s

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use clusterdns_plugin::proto::op::{Message, ResponseCode};
@@ -15,7 +15,8 @@ use tokio::sync::broadcast;
 use crate::metrics;
 use crate::proxy::{ExchangeError, Proto, Proxy};
 use crate::setup::{Config, Options, Policy};
-use crate::tls::Tls;
+use crate::tls::Clients;
+use crate::upstream::{Destination, Upstream};
 
 /// CoreDNS gives one query this long across all its upstream attempts.
 const DEADLINE: Duration = Duration::from_secs(5);
@@ -26,10 +27,17 @@ type Shared = Arc<Result<Message, String>>;
 pub struct Forward {
     from: Name,
     except: Zones,
-    proxies: Vec<Arc<Proxy>>,
+    /// The destinations as the Corefile gives them (host names unresolved).
+    to: Vec<Destination>,
+    resolvers: Vec<std::net::SocketAddr>,
+    clients: Clients,
+    /// Set once: at setup when every destination is an address, else when the host names
+    /// have been resolved at start (before any query can come).
+    proxies: OnceLock<Vec<Arc<Proxy>>>,
     policy: Policy,
     options: Arc<Options>,
     next_rcodes: Vec<ResponseCode>,
+    next_on_nodata: bool,
     max_concurrent: usize,
     concurrent: AtomicUsize,
     round_robin: AtomicUsize,
@@ -38,26 +46,59 @@ pub struct Forward {
 }
 
 impl Forward {
-    pub fn new(config: Config, tls: Option<Tls>) -> Self {
+    pub fn new(config: Config, clients: Clients) -> Self {
         metrics::init();
-        let options = Arc::new(config.options);
-        let proxies = config
-            .upstreams
-            .into_iter()
-            .map(|u| Arc::new(Proxy::new(u, options.clone(), tls.clone())))
-            .collect();
-        Self {
+        let forward = Self {
             from: config.from,
             except: config.except,
-            proxies,
+            to: config.to,
+            resolvers: config.resolver,
+            clients,
+            proxies: OnceLock::new(),
             policy: config.policy,
-            options,
+            options: Arc::new(config.options),
             next_rcodes: config.next,
+            next_on_nodata: config.next_on_nodata,
             max_concurrent: config.max_concurrent,
             concurrent: AtomicUsize::new(0),
             round_robin: AtomicUsize::new(0),
             in_flight: Mutex::new(HashMap::new()),
+        };
+        let addrs: Option<Vec<Upstream>> = forward
+            .to
+            .iter()
+            .map(|d| match d {
+                Destination::Addr(u) => Some(u.clone()),
+                Destination::Host(_) => None,
+            })
+            .collect();
+        if let Some(addrs) = addrs {
+            forward.set_upstreams(addrs);
         }
+        forward
+    }
+
+    /// The destinations as configured.
+    pub fn destinations(&self) -> &[Destination] {
+        &self.to
+    }
+
+    /// The `resolver` servers host names are resolved with.
+    pub fn resolvers(&self) -> &[std::net::SocketAddr] {
+        &self.resolvers
+    }
+
+    /// Sets the upstreams (once; later calls change nothing).
+    pub fn set_upstreams(&self, upstreams: Vec<Upstream>) {
+        let proxies = upstreams
+            .into_iter()
+            .map(|u| Arc::new(Proxy::new(u, self.options.clone(), &self.clients)))
+            .collect();
+        let _ = self.proxies.set(proxies);
+    }
+
+    fn proxies(&self) -> &[Arc<Proxy>] {
+        self.proxies.get().map_or(&[], Vec::as_slice)
     }
 
     /// CoreDNS's `match`: inside FROM, and not under an `except` name (FROM itself always is).
@@ -67,7 +108,7 @@ impl Forward {
 
     /// The upstreams in the order this query tries them.
     fn ordered(&self) -> Vec<Arc<Proxy>> {
-        let mut list = self.proxies.clone();
+        let mut list = self.proxies().to_vec();
         match self.policy {
             Policy::Random => list.shuffle(&mut rand::rng()),
             Policy::RoundRobin => {
@@ -147,7 +188,7 @@ impl Forward {
                 if self.options.failfast_all_unhealthy {
                     return Err("no healthy proxies".to_string());
                 }
-                if let Some(p) = self.proxies.choose(&mut rand::rng()) {
+                if let Some(p) = self.proxies().choose(&mut rand::rng()) {
                     proxy = p.clone();
                 }
                 if let Some(c) = metrics::HEALTHCHECK_BROKEN.as_ref() {
@@ -265,6 +306,14 @@ impl Handler for Forward {
         })?;
         // `next RCODE...`: hand such answers to the next forward line instead.
         if self.next_rcodes.contains(&reply.metadata.response_code) && next.peek_name() == Some("forward") {
+            return next.run(req).await;
+        }
+        // `next_on_nodata` (1.14.4): NOERROR without answers too.
+        if self.next_on_nodata
+            && reply.metadata.response_code == ResponseCode::NoError
+            && reply.answers.is_empty()
+            && next.peek_name() == Some("forward")
+        {
             return next.run(req).await;
         }
         Ok(Reply::Answer(reply))

@@ -14,10 +14,11 @@ use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::timeout_at;
 use tokio_rustls::client::TlsStream;
 
+use crate::doh::DohClient;
 use crate::metrics;
 use crate::multiplex::{Multiplexer, MuxError};
 use crate::setup::Options;
-use crate::tls::Tls;
+use crate::tls::{Clients, Tls};
 use crate::upstream::{Upstream, UpstreamTransport};
 
 /// How long a health check waits for its answer.
@@ -110,21 +111,38 @@ pub struct Proxy {
     /// Places for TCP and TLS exchanges, [`MAX_STREAMS`].
     streams: tokio::sync::Semaphore,
     tls_conns: Mutex<Vec<Idle<TlsStream<TcpStream>>>>,
-    /// The TLS client, for `tls://` upstreams (which always use it).
+    /// The TLS client, for `tls://` and `https://` upstreams (which always use it).
     tls: Option<Tls>,
+    /// The HTTP side of an `https://` upstream.
+    doh: Option<DohClient>,
     /// Consecutive failed health checks.
     fails: AtomicU32,
     checking: AtomicBool,
 }
 
 impl Proxy {
-    pub fn new(upstream: Upstream, options: Arc<Options>, tls: Option<Tls>) -> Self {
+    pub fn new(upstream: Upstream, options: Arc<Options>, clients: &Clients) -> Self {
         let addr = upstream.addr;
         let source = options.source_address;
         let label = upstream.label();
-        let tls = matches!(upstream.transport, UpstreamTransport::Tls { .. })
-            .then_some(tls)
-            .flatten();
+        let tls = match upstream.transport {
+            UpstreamTransport::Tls { .. } => clients.dot.clone(),
+            UpstreamTransport::Https { .. } => clients.doh.clone(),
+            UpstreamTransport::Dns => None,
+        };
+        let doh = matches!(upstream.transport, UpstreamTransport::Https { .. }).then(|| {
+            let name = upstream
+                .transport
+                .server_name()
+                .map(str::to_string)
+                .or_else(|| tls.as_ref().and_then(|t| t.server_name().map(str::to_string)));
+            let authority = match name {
+                Some(n) if addr.port() == 443 => n,
+                Some(n) => format!("{n}:{}", addr.port()),
+                None => addr.to_string(),
+            };
+            DohClient::new(options.doh_method, authority)
+        });
         Self {
             upstream,
             label,
@@ -134,6 +152,7 @@ impl Proxy {
             streams: tokio::sync::Semaphore::new(MAX_STREAMS),
             tls_conns: Mutex::new(Vec::new()),
             tls,
+            doh,
             fails: AtomicU32::new(0),
             checking: AtomicBool::new(false),
         }
@@ -243,16 +262,18 @@ impl Proxy {
         }
     }
 
-    /// TCP, or TLS for `tls://` upstreams, over a cached connection if there is one.
+    /// TCP, TLS for `tls://` upstreams, HTTPS for `https://` ones, over a cached connection
+    /// if there is one.
     async fn exchange_tcp(&self, query: &Message, wire: &[u8], via: Via) -> Result<Message, ExchangeError> {
-        match &self.tls {
-            Some(tls) => {
+        match (&self.tls, &self.doh) {
+            (Some(tls), Some(doh)) => self.exchange_doh(tls, doh, query, wire, via).await,
+            (Some(tls), None) => {
                 let connect = async { self.handshake(tls, self.dial().await?).await };
                 let local = |s: &TlsStream<TcpStream>| s.get_ref().0.local_addr().ok();
                 self.exchange_pooled(&self.tls_conns, connect, local, query, wire, via)
                     .await
             }
-            None => {
+            (None, _) => {
                 let local = |s: &TcpStream| s.local_addr().ok();
                 self.exchange_pooled(&self.tcp, self.dial(), local, query, wire, via)
                     .await
@@ -291,12 +312,54 @@ impl Proxy {
         Ok(reply)
     }
 
+    /// One DoH exchange (CoreDNS's `lookupDoH`): the query's ID zero, over the shared HTTP/2
+    /// connection or a new one, the whole within the read timeout.
+    async fn exchange_doh(
+        &self,
+        tls: &Tls,
+        doh: &DohClient,
+        query: &Message,
+        wire: &[u8],
+        via: Via,
+    ) -> Result<Message, ExchangeError> {
+        let _place = self.streams.try_acquire().map_err(|_| ExchangeError::Busy)?;
+        let mut wire = wire.to_vec();
+        if wire.len() >= 2 {
+            wire[..2].copy_from_slice(&[0, 0]);
+        }
+        let remote = self.upstream.addr;
+        let exchange = async {
+            let cached = via.cached.then(|| doh.cached(self.options.max_age)).flatten();
+            if via.cached {
+                self.count_cache(cached.is_some(), Proto::Tcp);
+            }
+            let conn = match cached {
+                Some(conn) => conn,
+                None => {
+                    let stream = self.handshake(tls, self.dial().await?).await?;
+                    doh.connect(stream, via.cached)
+                        .await
+                        .map_err(|e| ExchangeError::Io(format!("https {remote}: {e}")))?
+                }
+            };
+            let reply = doh
+                .exchange(conn, &wire)
+                .await
+                .map_err(|e| ExchangeError::Io(format!("https {remote}: {e}")))?;
+            check(query, &reply)
+        };
+        timeout_at(tokio::time::Instant::now() + via.read_timeout, exchange)
+            .await
+            .map_err(|_| ExchangeError::Timeout {
+                proto: Proto::Tcp,
+                local: None,
+                remote,
+            })?
+    }
+
     /// The TLS handshake on a dialled connection, within the dial timeout.
     async fn handshake(&self, tls: &Tls, tcp: TcpStream) -> Result<TlsStream<TcpStream>, ExchangeError> {
-        let name = match &self.upstream.transport {
-            UpstreamTransport::Tls { server_name } => server_name.as_deref(),
-            UpstreamTransport::Dns => None,
-        };
+        let name = self.upstream.transport.server_name();
         tokio::time::timeout(DIAL_TIMEOUT, tls.connect(tcp, self.upstream.addr, name))
             .await
             .map_err(|_| ExchangeError::Timeout {

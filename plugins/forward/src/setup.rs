@@ -10,11 +10,19 @@ use clusterdns_plugin::response::rcode_from_str;
 use clusterdns_plugin::{Dispenser, Setup, SetupError, Zones, parse_duration};
 
 use crate::forward::Forward;
-use crate::tls::Tls;
-use crate::upstream::{Upstream, parse_upstreams};
+use crate::resolve::HostResolution;
+use crate::tls::{Clients, Tls};
+use crate::upstream::{Destination, UpstreamTransport, parse_destinations};
 
 /// CoreDNS allows at most this many upstreams per line.
 const MAX_UPSTREAMS: usize = 15;
+
+/// How DNS-over-HTTPS queries are sent (`doh_method`, CoreDNS 1.14.4): POST by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DohMethod {
+    Get,
+    Post,
+}
 
 /// Upstream selection order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,18 +60,25 @@ pub struct Options {
     pub max_idle_conns: usize,
     /// The address upstream queries and health checks are sent from (`source_address`, 1.14.5).
     pub source_address: Option<std::net::IpAddr>,
+    pub doh_method: DohMethod,
 }
 
 /// One `forward` line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     pub from: Name,
-    pub upstreams: Vec<Upstream>,
+    /// The destinations, in Corefile order; host names are resolved when the server starts.
+    pub to: Vec<Destination>,
     pub except: Zones,
     pub policy: Policy,
     pub max_concurrent: usize,
     /// Upstream rcodes on which the next plugin (another forward) is asked instead.
     pub next: Vec<ResponseCode>,
+    /// NOERROR without answers goes to the next forward too (`next_on_nodata`, 1.14.4).
+    pub next_on_nodata: bool,
+    /// The servers host-name destinations are resolved with (`resolver`, 1.14.6); none: the
+    /// system's.
+    pub resolver: Vec<std::net::SocketAddr>,
     pub tls: Vec<String>,
     pub tls_servername: Option<String>,
     pub options: Options,
@@ -72,17 +87,34 @@ pub struct Config {
 /// Sets up every `forward` line of the block, each a handler of its own, in Corefile order.
 pub fn setup(s: &mut Setup<'_>) -> Result<(), SetupError> {
     for config in parse(s.dispenser())? {
-        // The TLS client is made only for lines with a tls:// upstream (it reads files).
-        let needs_tls = config
-            .upstreams
-            .iter()
-            .any(|u| matches!(u.transport, crate::upstream::UpstreamTransport::Tls { .. }));
-        let tls = if needs_tls {
-            Some(Tls::new(&config.tls, config.tls_servername.clone()).map_err(SetupError::Other)?)
-        } else {
-            None
+        // TLS clients are made only for lines with tls:// or https:// upstreams (they read files).
+        let uses = |https: bool| {
+            config.to.iter().any(|d| {
+                let t = match d {
+                    Destination::Addr(u) => &u.transport,
+                    Destination::Host(h) => &h.transport,
+                };
+                match t {
+                    UpstreamTransport::Tls { .. } => !https,
+                    UpstreamTransport::Https { .. } => https,
+                    UpstreamTransport::Dns => false,
+                }
+            })
         };
-        s.add_handler(Arc::new(Forward::new(config, tls)));
+        let client = |alpn: &[&[u8]]| {
+            Tls::new(&config.tls, config.tls_servername.clone(), alpn).map_err(SetupError::Other)
+        };
+        let clients = Clients {
+            dot: uses(false).then(|| client(&[b"dot"])).transpose()?,
+            // Go's HTTP client offers HTTP/2 and HTTP/1.1.
+            doh: uses(true).then(|| client(&[b"h2", b"http/1.1"])).transpose()?,
+        };
+        let hosts = config.to.iter().any(|d| matches!(d, Destination::Host(_)));
+        let forward = Arc::new(Forward::new(config, clients));
+        if hosts {
+            s.add_service(Arc::new(HostResolution::new(forward.clone())));
+        }
+        s.add_handler(forward);
     }
     Ok(())
 }
@@ -112,20 +144,17 @@ fn parse_stanza(d: &mut Dispenser) -> Result<Config, SetupError> {
     if to.is_empty() {
         return Err(d.arg_err().into());
     }
-    let upstreams = parse_upstreams(&to).map_err(SetupError::Other)?;
-    if upstreams.len() > MAX_UPSTREAMS {
-        return Err(SetupError::Other(format!(
-            "more than {MAX_UPSTREAMS} TOs configured: {}",
-            upstreams.len()
-        )));
-    }
+    let to = parse_destinations(&to).map_err(SetupError::Other)?;
+    check_count(to.len()).map_err(SetupError::Other)?;
     let mut config = Config {
         from,
-        upstreams,
+        to,
         except: Zones::default(),
         policy: Policy::Random,
         max_concurrent: 0,
         next: Vec::new(),
+        next_on_nodata: false,
+        resolver: Vec::new(),
         tls: Vec::new(),
         tls_servername: None,
         options: Options {
@@ -143,6 +172,7 @@ fn parse_stanza(d: &mut Dispenser) -> Result<Config, SetupError> {
             max_age: Duration::ZERO,
             max_idle_conns: 0,
             source_address: None,
+            doh_method: DohMethod::Post,
         },
     };
     let mut except = Vec::new();
@@ -292,7 +322,42 @@ fn parse_option(d: &mut Dispenser, c: &mut Config, except: &mut Vec<String>) -> 
             c.options.max_age = parse_duration(&v).map_err(SetupError::Other)?;
         }
         "next" => c.next = rcodes(d)?,
+        "next_on_nodata" => {
+            no_arg(d)?;
+            c.next_on_nodata = true;
+        }
+        "doh_method" => {
+            c.options.doh_method = match one_arg(d)?.as_str() {
+                "GET" => DohMethod::Get,
+                "POST" => DohMethod::Post,
+                _ => return Err(SetupError::Other("doh_method must be either POST or GET".into())),
+            };
+        }
+        "resolver" => {
+            let args = d.remaining_args();
+            if args.is_empty() {
+                return Err(d.arg_err().into());
+            }
+            for a in args {
+                let addr = a
+                    .parse::<std::net::IpAddr>()
+                    .map(|ip| std::net::SocketAddr::new(ip, 53))
+                    .or_else(|_| a.parse::<std::net::SocketAddr>())
+                    .map_err(|_| {
+                        SetupError::Other(format!("resolver must be an IP address or IP:port: {a:?}"))
+                    })?;
+                c.resolver.push(addr);
+            }
+        }
         other => return Err(d.err(format!("unknown property '{other}'")).into()),
+    }
+    Ok(())
+}
+
+/// CoreDNS's limit on upstreams per line, also checked once host names are resolved.
+pub(crate) fn check_count(n: usize) -> Result<(), String> {
+    if n > MAX_UPSTREAMS {
+        return Err(format!("more than {MAX_UPSTREAMS} TOs configured: {n}"));
     }
     Ok(())
 }
@@ -336,7 +401,7 @@ mod tests {
              health_check 1s no_rec domain probe.example.org\n expire 30s\n policy sequential\n max_concurrent 1000\n next NXDOMAIN SERVFAIL\n}",
         )[0];
         assert_eq!(c.from.to_string(), "example.org.");
-        assert_eq!(c.upstreams.len(), 2);
+        assert_eq!(c.to.len(), 2);
         assert!(
             c.except
                 .matches(&Name::from_ascii("x.a.example.org.").expect("n"))
@@ -406,6 +471,29 @@ mod tests {
             "max_idle_conns can't be negative: -1"
         );
         assert!(err("forward . 10.0.0.1 {\n source_address nope\n}").contains("invalid IP address: nope"));
+        // 1.14.4-1.14.6: DoH method, NODATA to the next forward, resolvers for host names.
+        let c = &parsed(
+            "forward . https://1.1.1.1 dns.example {\n doh_method GET\n next_on_nodata\n resolver 10.0.0.53 [fd00::53]:5353\n}",
+        )[0];
+        assert_eq!(c.options.doh_method, DohMethod::Get);
+        assert!(c.next_on_nodata);
+        assert_eq!(
+            c.resolver,
+            [
+                "10.0.0.53:53".parse().expect("a"),
+                "[fd00::53]:5353".parse().expect("a")
+            ]
+        );
+        assert_eq!(parsed("forward . 1.1.1.1")[0].options.doh_method, DohMethod::Post);
+        assert_eq!(
+            err("forward . 10.0.0.1 {\n doh_method PUT\n}"),
+            "doh_method must be either POST or GET"
+        );
+        assert_eq!(
+            err("forward . 10.0.0.1 {\n resolver dns.example\n}"),
+            "resolver must be an IP address or IP:port: \"dns.example\""
+        );
+        assert!(err("forward . 10.0.0.1 {\n next_on_nodata yes\n}").contains("Wrong argument count"));
     }
 
     #[test]
@@ -426,7 +514,10 @@ mod tests {
                     "forward .",
                     "Wrong argument count or unexpected line ending after '.'",
                 ),
-                ("forward . nope", "not an IP address or file: \"nope\""),
+                (
+                    "forward . a..b",
+                    "not an IP address, file, or valid domain: \"a..b\"",
+                ),
                 (&too_many, "more than 15 TOs configured: 16"),
                 ("forward . 1.1.1.1 {\n except\n}", "Wrong argument count"),
                 (

@@ -1,5 +1,6 @@
-//! DNS over TLS to upstreams: the client configuration from `tls [CERT KEY] [CA]` and
-//! `tls_servername`, as CoreDNS's `pkg/tls.NewTLSConfigFromArgs` reads them.
+//! TLS to upstreams (DNS over TLS and over HTTPS): the client configuration from
+//! `tls [CERT KEY] [CA]` and `tls_servername`, as CoreDNS's `pkg/tls.NewTLSConfigFromArgs`
+//! reads them.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -11,7 +12,16 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
-/// The TLS client every `tls://` upstream of a forward line uses.
+/// The TLS clients of one forward line, made only for the transports it uses.
+#[derive(Clone, Default)]
+pub struct Clients {
+    /// For `tls://` upstreams (ALPN `dot`).
+    pub dot: Option<Tls>,
+    /// For `https://` upstreams (ALPN `h2`, `http/1.1`).
+    pub doh: Option<Tls>,
+}
+
+/// The TLS client every `tls://` (or every `https://`) upstream of a forward line uses.
 #[derive(Clone)]
 pub struct Tls {
     connector: TlsConnector,
@@ -27,8 +37,8 @@ fn certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
 
 impl Tls {
     /// `args`: none (system roots), `CA`, `CERT KEY` (client authentication, system roots), or
-    /// `CERT KEY CA`.
-    pub fn new(args: &[String], server_name: Option<String>) -> Result<Self, String> {
+    /// `CERT KEY CA`; `alpn`: the application protocols offered.
+    pub fn new(args: &[String], server_name: Option<String>, alpn: &[&[u8]]) -> Result<Self, String> {
         let (client, ca) = match args {
             [] => (None, None),
             [ca] => (None, Some(ca)),
@@ -66,11 +76,16 @@ impl Tls {
                     .map_err(|e| e.to_string())?
             }
         };
-        config.alpn_protocols = vec![b"dot".to_vec()];
+        config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
         Ok(Self {
             connector: TlsConnector::from(Arc::new(config)),
             server_name,
         })
+    }
+
+    /// `tls_servername`, if given.
+    pub fn server_name(&self) -> Option<&str> {
+        self.server_name.as_deref()
     }
 
     /// Connects and shakes hands, verifying `name` (the upstream's `%name`), else
