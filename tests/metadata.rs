@@ -16,10 +16,12 @@ fn labels_in_log_lines_and_templates() {
     api.apply(namespace("team-a"));
     api.apply(service("default", "web", "10.96.0.20", &[("http", "TCP", 80)]));
     // The test's client is 127.0.0.1: a pod of team-a.
-    api.apply(pod("team-a", "client", "127.0.0.1", "Running"));
+    let mut client = pod("team-a", "client", "127.0.0.1", "Running");
+    client["metadata"]["labels"] = serde_json::json!({"app": "shop", "tier": "front"});
+    api.apply(client);
     let port = free_port();
     let corefile = format!(
-        ".:{port} {{\n bind 127.0.0.1\n metadata\n log . \"{{name}} ns={{/kubernetes/namespace}} svc={{/kubernetes/service}} client={{/kubernetes/client-namespace}} none={{/nope}}\"\n \
+        ".:{port} {{\n bind 127.0.0.1\n metadata\n log . \"{{name}} ns={{/kubernetes/namespace}} svc={{/kubernetes/service}} client={{/kubernetes/client-namespace}} pod={{/kubernetes/client-pod-name}} app={{/kubernetes/client-label/app}} none={{/nope}}\"\n \
          template IN TXT whoami.example {{\n  answer \"{{{{ .Name }}}} 5 IN TXT {{{{ .Meta \\\"kubernetes/client-namespace\\\" }}}}\"\n }}\n \
          kubernetes cluster.local {{\n  endpoint {}\n  pods verified\n }}\n}}\n",
         api.url()
@@ -44,7 +46,29 @@ fn labels_in_log_lines_and_templates() {
         .wait_for_line("web.default.svc.cluster.local. ns=", Duration::from_secs(3))
         .expect("log line");
     assert!(
-        line.ends_with("web.default.svc.cluster.local. ns=default svc=web client=team-a none=-"),
+        line.ends_with(
+            "web.default.svc.cluster.local. ns=default svc=web client=team-a pod=client app=shop none=-"
+        ),
         "{line}"
     );
+}
+
+/// forward records the upstream it asked (`forward/upstream`, `IP:port` as CoreDNS's
+/// `proxy.Addr()`).
+#[test]
+fn forward_records_its_upstream() {
+    let up = testkit::FakeUpstream::start();
+    up.add(testkit::rr("www.example. 60 A 192.0.2.1"));
+    let port = free_port();
+    let corefile = format!(
+        ".:{port} {{\n bind 127.0.0.1\n metadata\n log . \"{{name}} via={{/forward/upstream}}\"\n forward . {}\n}}\n",
+        up.addr
+    );
+    let server = Server::start(BIN, &corefile, port);
+    let r = udp(local(port), &query("www.example.", RecordType::A, None));
+    assert_eq!(r.answers.len(), 1);
+    let line = server
+        .wait_for_line("www.example. via=", Duration::from_secs(3))
+        .expect("log line");
+    assert!(line.ends_with(&format!("www.example. via={}", up.addr)), "{line}");
 }

@@ -246,6 +246,11 @@ pub fn assemble(blocks: &[ServerBlock], default_port: u16, previous: &Heritage) 
             file,
             port,
             bind: Vec::new(),
+            directives: DIRECTIVES
+                .iter()
+                .filter(|d| block.directive(d.name).is_some())
+                .map(|d| d.name)
+                .collect(),
         };
 
         let mut handlers = Vec::new();
@@ -278,6 +283,11 @@ pub fn assemble(blocks: &[ServerBlock], default_port: u16, previous: &Heritage) 
             let before = previous.0.get(&(identity.clone(), directive.name));
             let kept = |built: &Built| {
                 built.input == input
+                    && built
+                        .output
+                        .observed
+                        .iter()
+                        .all(|(d, had)| block.directive(d).is_some() == *had)
                     && built.output.links.iter().all(|l| {
                         let was = previous
                             .0
@@ -539,6 +549,32 @@ mod tests {
         assert!(!same(&second, &third, "cache") && same(&second, &third, "hosts"));
         let moved = build(".:1053 {\n cache 60\n whoami\n}", &third.heritage);
         assert!(!same(&third, &moved, "whoami"));
+    }
+
+    /// kubernetes keeps pod names and labels only for a block with `metadata`: adding or
+    /// removing it sets kubernetes up again; other edits keep it.
+    #[test]
+    fn setups_asking_about_the_block_follow_its_directives() {
+        let build = |text: &str, previous: &Heritage| {
+            let blocks = corefile::parse("Corefile", text, &crate::registry::names()).expect("parses");
+            assemble(&blocks, 53, previous).expect("plan")
+        };
+        let k8s = |extra: &str| {
+            format!(
+                ". {{\n {extra}\n kubernetes cluster.local {{\n  endpoint http://127.0.0.1:1\n  pods verified\n }}\n}}"
+            )
+        };
+        let same =
+            |a: &Plan, b: &Plan| Arc::ptr_eq(&handler_of(a, "kubernetes"), &handler_of(b, "kubernetes"));
+        let first = build(&k8s("whoami"), &Heritage::default());
+        let second = build(&k8s("log"), &first.heritage);
+        assert!(same(&first, &second), "another directive: kept");
+        let third = build(&k8s("log\n metadata"), &second.heritage);
+        assert!(!same(&second, &third), "metadata added: set up again");
+        let fourth = build(&k8s("metadata"), &third.heritage);
+        assert!(same(&third, &fourth));
+        let fifth = build(&k8s("whoami"), &fourth.heritage);
+        assert!(!same(&fourth, &fifth), "metadata removed: set up again");
     }
 
     #[test]

@@ -24,6 +24,8 @@ pub struct BlockInfo {
     /// Addresses set by `bind` (which runs before every other directive that asks); empty
     /// means every interface.
     pub bind: Vec<IpAddr>,
+    /// The directives the block has (read through [`Setup::block_has`]).
+    pub directives: Vec<&'static str>,
 }
 
 /// A listener's TCP timeouts (CoreDNS's server `ReadTimeout`, `WriteTimeout`, `IdleTimeout`):
@@ -144,6 +146,9 @@ pub struct SetupOutput {
     pub provides: Vec<Provided>,
     /// The directives of the block this one is linked to.
     pub links: Vec<Link>,
+    /// Whether the block had each directive this setup asked about: a reload that changes
+    /// one of them sets this directive up again.
+    pub observed: Vec<(String, bool)>,
 }
 
 impl<'a> Setup<'a> {
@@ -166,6 +171,14 @@ impl<'a> Setup<'a> {
     /// replaced, if any (kubernetes keeps serving its index while a changed block syncs).
     pub fn inherited<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
         self.previous?.carried.clone()?.downcast::<T>().ok()
+    }
+
+    /// Whether the block has `directive` (kubernetes keeps what `metadata` reads only then);
+    /// the answer is part of this setup's input across reloads.
+    pub fn block_has(&mut self, directive: &str) -> bool {
+        let has = self.block.directives.contains(&directive);
+        self.out.observed.push((directive.to_string(), has));
+        has
     }
 
     /// Leaves `state` for the setup that replaces this one after a reload.

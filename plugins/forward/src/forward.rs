@@ -21,7 +21,10 @@ use crate::upstream::{Destination, Upstream};
 /// CoreDNS gives one query this long across all its upstream attempts.
 const DEADLINE: Duration = Duration::from_secs(5);
 
-type Shared = Arc<Result<Message, String>>;
+/// An upstream exchange's outcome, and the upstream last asked (`forward/upstream`).
+type Outcome = (Result<Message, String>, Option<std::net::SocketAddr>);
+
+type Shared = Arc<Outcome>;
 
 /// One `forward` line.
 pub struct Forward {
@@ -124,13 +127,16 @@ impl Forward {
     /// Asks the upstreams, or waits for an identical query already on its way. HINFO queries
     /// always go on their own: loop's probe must go round a forwarding loop every time it comes
     /// back, not wait for itself.
-    async fn resolve(&self, req: &Request) -> Result<Message, String> {
+    async fn resolve(&self, req: &Request) -> Outcome {
         let mut query = req.to_message();
         if req.qtype() == clusterdns_plugin::proto::rr::RecordType::HINFO {
             return self.exchange_any(req, query).await;
         }
         query.metadata.id = 0;
-        let key = query.to_vec().map_err(|e| e.to_string())?;
+        let key = match query.to_vec() {
+            Ok(key) => key,
+            Err(e) => return (Err(e.to_string()), None),
+        };
         let waiting = {
             let mut in_flight = self
                 .in_flight
@@ -159,7 +165,19 @@ impl Forward {
     /// down upstreams are skipped unless all are, then a random one is tried. Attempts are
     /// capped at two per upstream (CoreDNS 1.13's `max_connect_attempts` default): without it
     /// an upstream that fails fast is hammered until the deadline.
-    async fn exchange_any(&self, req: &Request, mut query: Message) -> Result<Message, String> {
+    async fn exchange_any(&self, req: &Request, query: Message) -> Outcome {
+        let mut upstream = None;
+        let result = self.exchange_with(req, query, &mut upstream).await;
+        (result, upstream)
+    }
+
+    /// [`Forward::exchange_any`]'s loop; `upstream` is set to each upstream as it is asked.
+    async fn exchange_with(
+        &self,
+        req: &Request,
+        mut query: Message,
+        upstream: &mut Option<std::net::SocketAddr>,
+    ) -> Result<Message, String> {
         let list = self.ordered();
         let deadline = tokio::time::Instant::now() + DEADLINE;
         let max_udp = usize::from(req.advertised_size().max(512));
@@ -196,6 +214,7 @@ impl Forward {
                 }
             }
             attempts += 1;
+            *upstream = Some(proxy.upstream.addr);
             let mut proto = match (self.options.force_tcp, self.options.prefer_udp, req.transport) {
                 (true, _, _) => Proto::Tcp,
                 (false, true, _) | (false, false, Transport::Udp) => Proto::Udp,
@@ -300,7 +319,12 @@ impl Handler for Forward {
                 message: format!("concurrent queries exceeded maximum {}", self.max_concurrent),
             });
         }
-        let reply = self.resolve(req).await.map_err(|e| PluginError {
+        let (result, upstream) = self.resolve(req).await;
+        // CoreDNS's `forward/upstream` metadata: the upstream last asked.
+        if let Some(addr) = upstream.filter(|_| req.meta.is_some()) {
+            req.set_metadata("forward/upstream", addr.to_string());
+        }
+        let reply = result.map_err(|e| PluginError {
             rcode: ResponseCode::ServFail,
             message: e,
         })?;

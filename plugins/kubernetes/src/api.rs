@@ -67,6 +67,31 @@ fn slim_meta<'de, D: Deserializer<'de>>(d: D) -> Result<Box<ObjectMeta>, D::Erro
     Meta::deserialize(d).map(|m| Box::new(ObjectMeta::from(m)))
 }
 
+/// A pod's metadata: [`Meta`]'s fields and its labels (CoreDNS's `kubernetes/client-label/*`);
+/// not `Meta` flattened, which would make serde buffer every field, `managedFields` included.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PodMeta {
+    name: Option<String>,
+    namespace: Option<String>,
+    resource_version: Option<String>,
+    deletion_timestamp: Option<Time>,
+    labels: Option<std::collections::BTreeMap<String, String>>,
+}
+
+fn pod_meta<'de, D: Deserializer<'de>>(d: D) -> Result<Box<ObjectMeta>, D::Error> {
+    PodMeta::deserialize(d).map(|m| {
+        Box::new(ObjectMeta {
+            name: m.name,
+            namespace: m.namespace,
+            resource_version: m.resource_version,
+            deletion_timestamp: m.deletion_timestamp,
+            labels: m.labels,
+            ..ObjectMeta::default()
+        })
+    })
+}
+
 /// Whether a JSON object (or null) has entries, without building it.
 fn non_empty_map<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     struct NonEmpty;
@@ -337,10 +362,10 @@ pub struct Namespace {
 }
 resource_as!(Namespace, core::Namespace);
 
-/// A Pod: its phase and IP (`pods verified`).
+/// A Pod: its phase and IP (`pods verified`), and its labels (for `metadata`).
 #[derive(Clone, Debug, Deserialize)]
 pub struct Pod {
-    #[serde(deserialize_with = "slim_meta", default)]
+    #[serde(deserialize_with = "pod_meta", default)]
     pub metadata: Box<ObjectMeta>,
     pub status: Option<PodStatus>,
 }

@@ -14,7 +14,7 @@ impl AutoPather for Kubernetes {
         }
         let (_, zone) = self.zone_of(qname)?;
         let snap = self.index.load();
-        let namespace = snap.pod_namespace(&req.client.ip().to_canonical())?;
+        let namespace = &snap.pod_at(&req.client.ip().to_canonical())?.namespace;
         let (svc_zone, first) = if zone == "." {
             ("svc.".to_string(), format!("{namespace}.svc."))
         } else {
@@ -52,6 +52,7 @@ mod tests {
             namespace: "team-a".into(),
             name: "client".into(),
             ip: Some("10.244.1.5".parse().expect("ip")),
+            details: None,
         });
         let k = handler(&store, "pods verified", &[]).with_autopath_search(vec!["corp.example.".into()]);
         let mut req = testkit::request(

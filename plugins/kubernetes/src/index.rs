@@ -12,7 +12,7 @@ use arc_swap::ArcSwap;
 
 use clusterdns_plugin::ExternalHost;
 
-use crate::objects::{Pod, Service, Slice};
+use crate::objects::{Pod, PodDetails, Service, Slice};
 use crate::shards::{Keyed, Shards};
 
 /// (namespace, name).
@@ -118,17 +118,19 @@ impl Snapshot {
         self.namespaces.contains(namespace)
     }
 
-    /// The namespace of the first pod with `ip` (autopath: the client's namespace).
-    pub fn pod_namespace(&self, ip: &IpAddr) -> Option<&Arc<str>> {
-        find_ip(&self.pods, ip)
-            .and_then(|at| at.pods().first())
-            .map(|(_, ns)| ns)
+    /// The first pod with `ip` (CoreDNS's `podWithIP`): its namespace, and its name and labels
+    /// where kept (autopath and metadata: the client pod).
+    pub fn pod_at(&self, ip: &IpAddr) -> Option<&PodEntry> {
+        find_ip(&self.pods, ip).and_then(|at| at.pods().first())
     }
 
     /// Whether a running pod of `namespace` (compared without case) has `ip`.
     pub fn has_pod(&self, ip: &IpAddr, namespace: &str) -> bool {
-        find_ip(&self.pods, ip)
-            .is_some_and(|at| at.pods().iter().any(|(_, ns)| ns.eq_ignore_ascii_case(namespace)))
+        find_ip(&self.pods, ip).is_some_and(|at| {
+            at.pods()
+                .iter()
+                .any(|p| p.namespace.eq_ignore_ascii_case(namespace))
+        })
     }
 }
 
@@ -156,16 +158,25 @@ impl Holders {
     }
 }
 
-/// The pods that have one IP: by the hash of their name (to find them again), with their
-/// namespace. Most IPs have one pod, kept inline; host-network pods share their node's.
+/// One pod at an IP: the hash of its name (to find it again), its namespace, and its name and
+/// labels when `metadata` reads them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodEntry {
+    hash: u64,
+    pub namespace: Arc<str>,
+    pub details: Option<Arc<PodDetails>>,
+}
+
+/// The pods that have one IP. Most IPs have one pod, kept inline; host-network pods share
+/// their node's.
 #[derive(Debug, Clone)]
 enum PodsAt {
-    One([(u64, Arc<str>); 1]),
-    Many(Arc<[(u64, Arc<str>)]>),
+    One([PodEntry; 1]),
+    Many(Arc<[PodEntry]>),
 }
 
 impl PodsAt {
-    fn pods(&self) -> &[(u64, Arc<str>)] {
+    fn pods(&self) -> &[PodEntry] {
         match self {
             PodsAt::One(one) => one,
             PodsAt::Many(many) => many,
@@ -533,15 +544,37 @@ impl Store {
 
     pub fn apply_pod(&mut self, mut p: Pod) {
         let hash = self.name_hash(&p.namespace, &p.name);
-        if self.pod_ips.get(&hash).copied() == p.ip {
+        let same_details = |store: &Store, ip: &IpAddr| {
+            store
+                .pods_at(ip)
+                .iter()
+                .any(|e| e.hash == hash && e.details == p.details)
+        };
+        if self.pod_ips.get(&hash).copied() == p.ip && p.ip.is_none_or(|ip| same_details(self, &ip)) {
             return;
         }
         self.strings.share(&mut p.namespace);
+        if let Some(details) = p.details.as_mut() {
+            // Label keys and values repeat across pods (`app`, `pod-template-hash`).
+            let mut d = (**details).clone();
+            self.strings.share(&mut d.name);
+            let mut labels = d.labels.to_vec();
+            for (k, v) in &mut labels {
+                self.strings.share(k);
+                self.strings.share(v);
+            }
+            d.labels = labels.into();
+            *details = Arc::new(d);
+        }
         self.delete_pod_filed(hash);
         if let Some(ip) = p.ip {
             self.pod_ips.insert(hash, ip);
-            let mut pods: Vec<(u64, Arc<str>)> = self.pods_at(&ip).to_vec();
-            pods.push((hash, p.namespace));
+            let mut pods: Vec<PodEntry> = self.pods_at(&ip).to_vec();
+            pods.push(PodEntry {
+                hash,
+                namespace: p.namespace,
+                details: p.details,
+            });
             self.set_pods_at(ip, pods);
         }
     }
@@ -554,20 +587,20 @@ impl Store {
         let Some(ip) = self.pod_ips.remove(&hash) else {
             return;
         };
-        let pods: Vec<(u64, Arc<str>)> = self
+        let pods: Vec<PodEntry> = self
             .pods_at(&ip)
             .iter()
-            .filter(|(h, _)| *h != hash)
+            .filter(|e| e.hash != hash)
             .cloned()
             .collect();
         self.set_pods_at(ip, pods);
     }
 
-    fn pods_at(&self, ip: &IpAddr) -> &[(u64, Arc<str>)] {
+    fn pods_at(&self, ip: &IpAddr) -> &[PodEntry] {
         find_ip(&self.snap.pods, ip).map_or(&[], PodsAt::pods)
     }
 
-    fn set_pods_at(&mut self, ip: IpAddr, mut pods: Vec<(u64, Arc<str>)>) {
+    fn set_pods_at(&mut self, ip: IpAddr, mut pods: Vec<PodEntry>) {
         let at = match pods.len() {
             0 => None,
             1 => pods.pop().map(|one| PodsAt::One([one])),
@@ -747,11 +780,40 @@ mod tests {
     }
 
     #[test]
+    fn a_pods_labels_follow_its_changes() {
+        let labelled = |value: &str| Pod {
+            namespace: Arc::from("a"),
+            name: Arc::from("p1"),
+            ip: Some("10.0.0.7".parse().expect("ip")),
+            details: Some(Arc::new(PodDetails {
+                name: Arc::from("p1"),
+                labels: vec![(Arc::from("app"), Arc::from(value))].into(),
+            })),
+        };
+        let mut store = Store::default();
+        store.apply_pod(labelled("shop"));
+        let label = |store: &Store| {
+            let snap = store.snapshot();
+            let pod = snap.pod_at(&ip("10.0.0.7")).expect("pod").clone();
+            pod.details.map(|d| d.labels[0].1.to_string())
+        };
+        assert_eq!(label(&store).as_deref(), Some("shop"));
+        // Same IP, new label value: the entry changes, and is still one entry.
+        store.apply_pod(labelled("cart"));
+        assert_eq!(label(&store).as_deref(), Some("cart"));
+        assert_eq!(
+            find_ip(&store.snapshot().pods, &ip("10.0.0.7")).map(|p| p.pods().len()),
+            Some(1)
+        );
+    }
+
+    #[test]
     fn pods_sharing_an_ip_are_tracked_one_by_one() {
         let pod = |ns: &str, name: &str, ip: &str| Pod {
             namespace: Arc::from(ns),
             name: Arc::from(name),
             ip: Some(ip.parse().expect("ip")),
+            details: None,
         };
         let mut store = Store::default();
         store.apply_pod(pod("a", "p1", "10.0.0.5"));

@@ -1,5 +1,5 @@
 //! The kubernetes plugin's metadata (CoreDNS's `Kubernetes.Metadata`): the client pod's
-//! namespace, and the parts of a query name in our zones (its cluster id in multicluster
+//! namespace, name and labels, and the parts of a query name in our zones (its cluster id in multicluster
 //! zones, its topology zone with `zonal`).
 
 use clusterdns_plugin::{MetadataProvider, MetadataValues, Request};
@@ -12,8 +12,15 @@ impl MetadataProvider for Kubernetes {
     fn metadata(&self, req: &Request, qname: &str, values: &mut MetadataValues) {
         if self.pods == PodMode::Verified {
             let snap = self.index.load();
-            if let Some(ns) = snap.pod_namespace(&req.client.ip().to_canonical()) {
-                values.set("kubernetes/client-namespace", &**ns);
+            if let Some(pod) = snap.pod_at(&req.client.ip().to_canonical()) {
+                values.set("kubernetes/client-namespace", &*pod.namespace);
+                // Name and labels are kept when the block has `metadata` (this plugin asks).
+                if let Some(d) = &pod.details {
+                    values.set("kubernetes/client-pod-name", &*d.name);
+                    for (k, v) in &d.labels {
+                        values.set(format!("kubernetes/client-label/{k}"), &**v);
+                    }
+                }
             }
         }
         let Some((_, zone)) = self.zone_of(qname) else {

@@ -22,6 +22,8 @@ pub struct Keep {
     pub pod_names: bool,
     /// Endpoints' topology zones (`zonal`).
     pub zones: bool,
+    /// Pods' names and labels (a block with `metadata`, `pods verified`).
+    pub pod_details: bool,
 }
 
 /// A named port (`name` may be empty).
@@ -147,6 +149,16 @@ pub struct Pod {
     pub namespace: Arc<str>,
     pub name: Arc<str>,
     pub ip: Option<IpAddr>,
+    /// Kept only when `metadata` reads them.
+    pub details: Option<Arc<PodDetails>>,
+}
+
+/// What `metadata` tells of a client pod: `kubernetes/client-pod-name` and
+/// `kubernetes/client-label/<key>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodDetails {
+    pub name: Arc<str>,
+    pub labels: Box<[(Arc<str>, Arc<str>)]>,
 }
 
 fn is_dns_label(s: &str) -> bool {
@@ -372,7 +384,8 @@ impl Service {
 
 impl Pod {
     /// The slim pod; pods that finished or are being deleted have no IP for DNS (CoreDNS).
-    pub fn from_api(p: &K8sPod) -> Pod {
+    /// Its name and labels are kept as `keep` says.
+    pub fn from_api(p: &K8sPod, keep: Keep) -> Pod {
         let (namespace, name) = name_of(&p.metadata);
         let status = p.status.as_ref();
         let phase = status.and_then(|s| s.phase.as_deref());
@@ -382,7 +395,24 @@ impl Pod {
             .and_then(|s| s.pod_ip.as_deref())
             .filter(|_| live)
             .and_then(|ip| ip.parse().ok());
-        Pod { namespace, name, ip }
+        let details = keep.pod_details.then(|| {
+            Arc::new(PodDetails {
+                name: name.clone(),
+                labels: p
+                    .metadata
+                    .labels
+                    .iter()
+                    .flatten()
+                    .map(|(k, v)| (Arc::from(k.as_str()), Arc::from(v.as_str())))
+                    .collect(),
+            })
+        });
+        Pod {
+            namespace,
+            name,
+            ip,
+            details,
+        }
     }
 }
 

@@ -357,8 +357,15 @@ pub fn setup(s: &mut clusterdns_plugin::Setup<'_>) -> Result<(), SetupError> {
     s.provide::<dyn clusterdns_plugin::AutoPather>(handler.clone());
     s.provide::<dyn clusterdns_plugin::MetadataProvider>(handler.clone());
     s.provide::<dyn clusterdns_plugin::Externaler>(handler);
+    // CoreDNS keeps every pod's name and labels; here only for a block whose `metadata` reads
+    // them (`kubernetes/client-pod-name`, `client-label/*`).
+    let pod_details = config.pods == PodMode::Verified && s.block_has("metadata");
     s.add_service(Arc::new(crate::watcher::Watcher::new(
-        config, indexes, synced, seeded,
+        config,
+        indexes,
+        synced,
+        seeded,
+        pod_details,
     )));
     Ok(())
 }

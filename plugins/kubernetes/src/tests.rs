@@ -163,6 +163,7 @@ fn cluster() -> Store {
         namespace: Arc::from("testns"),
         name: Arc::from("p1"),
         ip: Some("10.244.1.20".parse().expect("ip")),
+        details: None,
     });
     s
 }

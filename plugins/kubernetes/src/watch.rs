@@ -230,6 +230,7 @@ pub fn publish_objects(indexes: &Indexes, objects: &[&str]) {
         let keep = Keep {
             pod_names: true,
             zones: true,
+            pod_details: true,
         };
         if let Some(slim) = serde_json::from_str::<K>(json).ok().and_then(|o| o.slim(keep)) {
             K::apply(store, slim);
@@ -393,8 +394,8 @@ impl Watched for K8sPod {
     fn name(&self) -> (&str, &str) {
         name_of(&self.metadata)
     }
-    fn slim(&self, _keep: Keep) -> Option<Pod> {
-        Some(Pod::from_api(self))
+    fn slim(&self, keep: Keep) -> Option<Pod> {
+        Some(Pod::from_api(self, keep))
     }
 }
 

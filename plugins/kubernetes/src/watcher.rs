@@ -19,15 +19,24 @@ pub struct Watcher {
     /// `indexes` hold what a previous configuration's watchers built: it is replaced only once
     /// these watchers have listed every kind.
     seeded: bool,
+    /// Pods' names and labels are kept (for `metadata`).
+    pod_details: bool,
 }
 
 impl Watcher {
-    pub fn new(config: Config, indexes: Indexes, synced: Arc<AtomicBool>, seeded: bool) -> Self {
+    pub fn new(
+        config: Config,
+        indexes: Indexes,
+        synced: Arc<AtomicBool>,
+        seeded: bool,
+        pod_details: bool,
+    ) -> Self {
         Self {
             config,
             indexes,
             synced,
             seeded,
+            pod_details,
         }
     }
 }
@@ -57,6 +66,7 @@ impl Service for Watcher {
             keep: crate::objects::Keep {
                 pod_names: self.config.endpoint_pod_names,
                 zones: self.config.zonal,
+                pod_details: self.pod_details,
             },
             multicluster: !self.config.multicluster.is_empty(),
         };
