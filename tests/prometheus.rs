@@ -123,3 +123,50 @@ fn metrics_families_and_labels() {
     );
     assert!(get(metrics, "/other").contains(" 404 "));
 }
+
+/// `tls CONFIG` (CoreDNS 1.14.3): a Prometheus web config puts /metrics behind TLS, with
+/// verified client certificates when it asks for them; plain HTTP is then refused.
+#[test]
+fn metrics_over_tls_with_a_web_config() {
+    let dir = testkit::TempDir::new("prometheus-tls");
+    let (cert, key) = testkit::self_signed_pem();
+    let (client_cert, client_key, client_ca) = testkit::client_cert_pem();
+    dir.write("server.pem", &cert);
+    dir.write("server.key", &key);
+    dir.write("clients.pem", &client_ca);
+    let open = dir.write(
+        "web.yml",
+        "tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\nhttp_server_config:\n  headers:\n    X-Content-Type-Options: nosniff\n",
+    );
+    let strict = dir.write(
+        "strict.yml",
+        "tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: clients.pem\n",
+    );
+    let (port, metrics, strict_metrics) = (free_port(), free_port(), free_port());
+    let corefile = format!(
+        ".:{port} {{\n bind 127.0.0.1\n prometheus 127.0.0.1:{metrics} {{\n  tls {}\n }}\n whoami\n}}\n\
+         .:{} {{\n bind 127.0.0.1\n prometheus 127.0.0.1:{strict_metrics} {{\n  tls {}\n }}\n whoami\n}}\n",
+        open.display(),
+        free_port(),
+        strict.display()
+    );
+    let _s = Server::start(BIN, &corefile, metrics);
+    udp(local(port), &query("example.org.", RecordType::A, None));
+    let (status, body) = testkit::https_get(metrics, "/metrics", &cert, None).expect("https");
+    assert_eq!(status, 200);
+    assert!(body.contains("coredns_dns_requests_total"), "{body}");
+    // Plain HTTP on a TLS port gets no metrics.
+    assert!(testkit::http_get(metrics, "/metrics").is_none_or(|(s, _)| s != 200));
+    // Client certificates: required and verified against the web config's CA.
+    assert_eq!(
+        testkit::https_get(
+            strict_metrics,
+            "/metrics",
+            &cert,
+            Some((&client_cert, &client_key))
+        )
+        .map(|r| r.0),
+        Some(200)
+    );
+    assert!(testkit::https_get(strict_metrics, "/metrics", &cert, None).is_none());
+}

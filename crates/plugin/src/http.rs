@@ -1,4 +1,5 @@
-//! A small HTTP/1.1 endpoint on hyper for `health`, `ready` and `prometheus`.
+//! A small HTTP/1.1 endpoint on hyper for `health`, `ready` and `prometheus` (which may serve
+//! it over TLS).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -30,6 +31,44 @@ pub type Route = Arc<dyn Fn(&str) -> (StatusCode, &'static str, String) + Send +
 
 /// The content type of `health` and `ready` bodies (Go's for a plain `io.WriteString`).
 pub const TEXT: &str = "text/plain; charset=utf-8";
+
+/// Serves one connection until it ends, is evicted, or has lived [`CONNECTION_LIFETIME`].
+async fn serve_connection<I>(
+    io: I,
+    route: Route,
+    headers: Vec<(hyper::header::HeaderName, hyper::header::HeaderValue)>,
+    evicted: impl Future<Output = ()>,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |req: Request<hyper::body::Incoming>| {
+        let (status, content_type, body) = route(req.uri().path());
+        let mut resp = Response::new(Full::new(Bytes::from(body)));
+        *resp.status_mut() = status;
+        resp.headers_mut().insert(
+            hyper::header::CONTENT_TYPE,
+            hyper::header::HeaderValue::from_static(content_type),
+        );
+        for (name, value) in &headers {
+            resp.headers_mut().insert(name.clone(), value.clone());
+        }
+        async move { Ok::<_, Infallible>(resp) }
+    });
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT)
+        .serve_connection(TokioIo::new(io), service);
+    let mut conn = std::pin::pin!(conn);
+    // A client that hangs up or speaks garbage only ends its own connection.
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        () = evicted => {}
+        () = tokio::time::sleep(CONNECTION_LIFETIME) => {
+            conn.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(HEADER_TIMEOUT, conn).await;
+        }
+    }
+}
 
 /// Resolves a Go-style listen address (`:8080`, `127.0.0.1:8181`, `localhost:9153`,
 /// `[::1]:8080`). An empty host means every interface.
@@ -82,11 +121,26 @@ pub fn optional_listen_addr(d: &mut corefile::Dispenser) -> Result<Option<String
     }
 }
 
+/// How an endpoint is reached beyond plain HTTP: over TLS, and with extra response headers.
+#[derive(Clone, Default)]
+pub struct Access {
+    /// Connections shake hands first (client certificates as the acceptor's configuration says).
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
+    /// Added to every response.
+    pub headers: Vec<(hyper::header::HeaderName, hyper::header::HeaderValue)>,
+}
+
 /// Binds `addr` (the first of its addresses that binds: `[::]` then `0.0.0.0` for `:PORT`) and
 /// serves `route` until the phase is `Stopped`. Returns the bound address.
-pub async fn serve(
+pub async fn serve(addr: &str, route: Route, phase: watch::Receiver<Phase>) -> Result<SocketAddr, String> {
+    serve_with(addr, route, Access::default(), phase).await
+}
+
+/// [`serve`], reached as `access` says.
+pub async fn serve_with(
     addr: &str,
     route: Route,
+    access: Access,
     mut phase: watch::Receiver<Phase>,
 ) -> Result<SocketAddr, String> {
     let mut last_err = String::new();
@@ -119,30 +173,20 @@ pub async fn serve(
                         }
                     };
                     let Some(registered) = connections.register() else { continue };
-                    let route = route.clone();
+                    let (route, access) = (route.clone(), access.clone());
                     tokio::spawn(async move {
-                        let service = service_fn(move |req: Request<hyper::body::Incoming>| {
-                            let (status, content_type, body) = route(req.uri().path());
-                            let mut resp = Response::new(Full::new(Bytes::from(body)));
-                            *resp.status_mut() = status;
-                            resp.headers_mut().insert(
-                                hyper::header::CONTENT_TYPE,
-                                hyper::header::HeaderValue::from_static(content_type),
-                            );
-                            async move { Ok::<_, Infallible>(resp) }
-                        });
-                        let conn = http1::Builder::new()
-                            .timer(TokioTimer::new())
-                            .header_read_timeout(HEADER_TIMEOUT)
-                            .serve_connection(TokioIo::new(stream), service);
-                        let mut conn = std::pin::pin!(conn);
-                        // A client that hangs up or speaks garbage only ends its own connection.
-                        tokio::select! {
-                            _ = conn.as_mut() => {}
-                            () = registered.connection.evicted() => {}
-                            () = tokio::time::sleep(CONNECTION_LIFETIME) => {
-                                conn.as_mut().graceful_shutdown();
-                                let _ = tokio::time::timeout(HEADER_TIMEOUT, conn).await;
+                        let evicted = registered.connection.evicted();
+                        match &access.tls {
+                            None => serve_connection(stream, route, access.headers, evicted).await,
+                            Some(tls) => {
+                                // The handshake within the header timeout: a silent client
+                                // holds its place no longer than a slow plain one.
+                                let Ok(Ok(stream)) =
+                                    tokio::time::timeout(HEADER_TIMEOUT, tls.accept(stream)).await
+                                else {
+                                    return;
+                                };
+                                serve_connection(stream, route, access.headers, evicted).await;
                             }
                         }
                     });

@@ -204,6 +204,28 @@ pub fn udp(server: SocketAddr, m: &Message) -> Message {
     Message::from_vec(&reply).expect("decode reply")
 }
 
+/// A self-signed certificate made now for `127.0.0.1` and `dns.test`, and its key, as PEM: its
+/// own CA.
+pub fn self_signed_pem() -> (String, String) {
+    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string(), "dns.test".to_string()])
+        .expect("certificate");
+    (cert.cert.pem(), cert.signing_key.serialize_pem())
+}
+
+/// A client certificate and key, and the CA (its own, made now) that signed it, as PEM:
+/// (certificate, key, CA certificate).
+pub fn client_cert_pem() -> (String, String, String) {
+    let ca_key = rcgen::KeyPair::generate().expect("ca key");
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("ca params");
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = rcgen::CertifiedIssuer::self_signed(params, ca_key).expect("ca");
+    let key = rcgen::KeyPair::generate().expect("client key");
+    let mut params = rcgen::CertificateParams::new(vec!["client.test".to_string()]).expect("client params");
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    let cert = params.signed_by(&key, &ca).expect("client certificate");
+    (cert.pem(), key.serialize_pem(), ca.pem())
+}
+
 /// An A query for `name` over UDP; None when no answer came within 2 s (for tests that count
 /// failures rather than panic on the first).
 pub fn ask(port: u16, name: &str) -> Option<Message> {
@@ -254,12 +276,53 @@ pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     write!(stream, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
     let mut text = String::new();
     stream.read_to_string(&mut text).ok()?;
+    status_and_body(&text)
+}
+
+/// An HTTP response's status code and body.
+fn status_and_body(text: &str) -> Option<(u16, String)> {
     let status = text.split_whitespace().nth(1)?.parse().ok()?;
     let body = text
         .split_once("\r\n\r\n")
         .map(|(_, b)| b.to_string())
         .unwrap_or_default();
     Some((status, body))
+}
+
+/// `GET path` over HTTPS (HTTP/1.0), trusting the CA in `ca` (PEM) for the name `dns.test`,
+/// presenting `client` (certificate and key PEM) if given: the status code and the body; `None`
+/// when the handshake or the request fails.
+pub fn https_get(port: u16, path: &str, ca: &str, client: Option<(&str, &str)>) -> Option<(u16, String)> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_slice(ca.as_bytes()).ok()?)
+        .ok()?;
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .ok()?
+        .with_root_certificates(roots);
+    let config = match client {
+        None => builder.with_no_client_auth(),
+        Some((cert, key)) => builder
+            .with_client_auth_cert(
+                vec![CertificateDer::from_pem_slice(cert.as_bytes()).ok()?],
+                PrivateKeyDer::from_pem_slice(key.as_bytes()).ok()?,
+            )
+            .ok()?,
+    };
+    let name = ServerName::try_from("dns.test").ok()?;
+    let conn = rustls::ClientConnection::new(std::sync::Arc::new(config), name).ok()?;
+    let tcp = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    tcp.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
+    let mut stream = rustls::StreamOwned::new(conn, tcp);
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: dns.test\r\n\r\n").ok()?;
+    let mut bytes = Vec::new();
+    // A server closing without close_notify still gave its whole response.
+    let _ = stream.read_to_end(&mut bytes);
+    status_and_body(&String::from_utf8_lossy(&bytes))
 }
 
 /// Runs a directive's `parse` on each Corefile snippet and checks that it fails with a message

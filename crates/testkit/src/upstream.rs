@@ -282,17 +282,18 @@ impl Drop for FakeUpstream {
 /// A TLS server configuration with a certificate made now for `127.0.0.1` and `dns.test`
 /// (self-signed: its own CA, written to the directory returned), offering `alpn`.
 fn self_signed(label: &str, alpn: &[&[u8]]) -> (rustls::ServerConfig, std::path::PathBuf, crate::TempDir) {
-    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string(), "dns.test".to_string()])
-        .expect("certificate");
+    use rustls::pki_types::pem::PemObject;
+    let (cert, key) = crate::self_signed_pem();
     let files = crate::TempDir::new(label);
-    let ca = files.write("ca.pem", &cert.cert.pem());
+    let ca = files.write("ca.pem", &cert);
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
+    let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(key.as_bytes()).expect("key");
+    let cert = rustls::pki_types::CertificateDer::from_pem_slice(cert.as_bytes()).expect("cert");
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .expect("versions")
         .with_no_client_auth()
-        .with_single_cert(vec![cert.cert.der().clone()], key)
+        .with_single_cert(vec![cert], key)
         .expect("server config");
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     (config, ca, files)

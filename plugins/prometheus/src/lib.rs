@@ -2,6 +2,7 @@
 
 mod prometheus;
 mod setup;
+mod web_config;
 
 pub use prometheus::{Endpoint, Metrics};
 pub use setup::{parse, setup};

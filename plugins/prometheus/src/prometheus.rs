@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use clusterdns_plugin::http::{Route, serve};
+use clusterdns_plugin::http::{Access, Route, serve_with};
 use clusterdns_plugin::proto::rr::Name;
 use clusterdns_plugin::{Handler, Next, PluginError, Reply, Request, Service, ServiceContext, metrics};
 use hyper::StatusCode;
@@ -54,14 +54,15 @@ impl Handler for Metrics {
     }
 }
 
-/// `/metrics` on one address, in Prometheus's text format.
+/// `/metrics` on one address, in Prometheus's text format, over TLS if its web config says.
 pub struct Endpoint {
     addr: String,
+    access: Access,
 }
 
 impl Endpoint {
-    pub fn new(addr: String) -> Self {
-        Self { addr }
+    pub fn new(addr: String, access: Access) -> Self {
+        Self { addr, access }
     }
 }
 
@@ -95,7 +96,7 @@ impl Service for Endpoint {
                 String::from_utf8_lossy(&body).into_owned(),
             )
         });
-        serve(&self.addr, route, ctx.phase).await?;
+        serve_with(&self.addr, route, self.access.clone(), ctx.phase).await?;
         Ok(())
     }
 }

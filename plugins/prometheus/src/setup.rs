@@ -1,30 +1,46 @@
-//! `prometheus [ADDRESS]` (default `localhost:9153`), once per server block.
+//! `prometheus [ADDRESS] { runtime_metrics; tls CONFIG }` (default `localhost:9153`), once per
+//! server block.
 
 use std::sync::Arc;
 
-use clusterdns_plugin::http::optional_listen_addr;
+use std::path::PathBuf;
+
+use clusterdns_plugin::http::{Access, optional_listen_addr};
 use clusterdns_plugin::proto::rr::Name;
 use clusterdns_plugin::{Dispenser, Setup, SetupError};
 
 use crate::prometheus::{Endpoint, Metrics};
 
+/// The parsed directive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub addr: String,
+    /// `tls CONFIG` (CoreDNS 1.14.3): a Prometheus web configuration file.
+    pub web_config: Option<PathBuf>,
+}
+
 /// Sets up the handler that reports every query and the `/metrics` endpoint.
 pub fn setup(s: &mut Setup<'_>) -> Result<(), SetupError> {
-    let addr = parse(s.dispenser())?;
+    let config = parse(s.dispenser())?;
+    let access = match &config.web_config {
+        Some(path) => crate::web_config::load(path).map_err(SetupError::Other)?,
+        None => Access::default(),
+    };
     let zones = s
         .block
         .zones
         .iter()
         .filter_map(|z| Name::from_ascii(z).ok())
         .collect();
-    s.add_service(Arc::new(Endpoint::new(addr)));
+    s.add_service(Arc::new(Endpoint::new(config.addr, access)));
     s.add_handler(Arc::new(Metrics::new(zones)));
     Ok(())
 }
 
-/// Parses the directive: its address.
-pub fn parse(d: &mut Dispenser) -> Result<String, SetupError> {
+/// Parses the directive.
+pub fn parse(d: &mut Dispenser) -> Result<Config, SetupError> {
     let mut addr = "localhost:9153".to_string();
+    let mut web_config = None;
     let mut seen = false;
     while d.next() {
         if seen {
@@ -42,6 +58,13 @@ pub fn parse(d: &mut Dispenser) -> Result<String, SetupError> {
                         return Err(d.arg_err().into());
                     }
                 }
+                "tls" => {
+                    if web_config.is_some() {
+                        return Err(d.err("tls block already specified").into());
+                    }
+                    let [path] = d.remaining_args().try_into().map_err(|_| d.arg_err())?;
+                    web_config = Some(PathBuf::from(path));
+                }
                 other => {
                     let other = other.to_string();
                     return Err(d.err(format!("unknown property '{other}'")).into());
@@ -49,7 +72,7 @@ pub fn parse(d: &mut Dispenser) -> Result<String, SetupError> {
             }
         }
     }
-    Ok(addr)
+    Ok(Config { addr, web_config })
 }
 
 #[cfg(test)]
@@ -62,7 +85,8 @@ mod tests {
             parse(&mut Dispenser::from_text(
                 "prometheus :9153 {\n runtime_metrics\n}"
             ))
-            .expect("ok"),
+            .expect("ok")
+            .addr,
             ":9153"
         );
         assert!(parse(&mut Dispenser::from_text("prometheus {\n runtime_metrics x\n}")).is_err());
@@ -71,12 +95,22 @@ mod tests {
     #[test]
     fn parse_table() {
         assert_eq!(
-            parse(&mut Dispenser::from_text("prometheus")).expect("ok"),
+            parse(&mut Dispenser::from_text("prometheus")).expect("ok").addr,
             "localhost:9153"
         );
         assert_eq!(
-            parse(&mut Dispenser::from_text("prometheus :9153")).expect("ok"),
+            parse(&mut Dispenser::from_text("prometheus :9153"))
+                .expect("ok")
+                .addr,
             ":9153"
+        );
+        assert_eq!(
+            parse(&mut Dispenser::from_text(
+                "prometheus :9153 {\n tls /etc/coredns/web.yml\n}"
+            ))
+            .expect("ok")
+            .web_config,
+            Some(PathBuf::from("/etc/coredns/web.yml"))
         );
         testkit::assert_parse_errors(
             parse,
@@ -90,6 +124,12 @@ mod tests {
                 (
                     "prometheus :9153 {\n histograms\n}",
                     "Corefile:2 - Error during parsing: unknown property 'histograms'",
+                ),
+                ("prometheus {\n tls\n}", "Wrong argument count"),
+                ("prometheus {\n tls a b\n}", "Wrong argument count"),
+                (
+                    "prometheus {\n tls a\n tls b\n}",
+                    "Corefile:3 - Error during parsing: tls block already specified",
                 ),
             ],
         );
