@@ -54,3 +54,20 @@ fn localhost_and_loopback_zones() {
     let r = ask("www.example.org.", RecordType::A);
     assert!(r.answers.is_empty() && !r.additionals.is_empty(), "whoami");
 }
+
+/// `localhost_prefix off` (CoreDNS 1.14.5): `localhost.<domain>` goes on to the next plugin.
+#[test]
+fn localhost_prefix_off_passes_prefixed_names_on() {
+    let port = free_port();
+    let corefile =
+        format!(".:{port} {{\n bind 127.0.0.1\n local {{\n  localhost_prefix off\n }}\n whoami\n}}\n");
+    let _server = Server::start(BIN, &corefile, port);
+    let r = udp(local(port), &query("localhost.example.org.", RecordType::A, None));
+    // whoami answered it: its A record is the client's address, in the additional section.
+    assert!(r.answers.is_empty(), "{r:?}");
+    assert_eq!(records(&r.additionals)[0], "localhost.example.org. 0 A 127.0.0.1");
+    assert_eq!(
+        records(&udp(local(port), &query("localhost.", RecordType::A, None)).answers),
+        ["localhost. 604800 A 127.0.0.1"]
+    );
+}

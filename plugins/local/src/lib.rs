@@ -6,4 +6,4 @@ mod metrics;
 mod setup;
 
 pub use local::Local;
-pub use setup::setup;
+pub use setup::{parse, setup};

@@ -10,7 +10,16 @@ use clusterdns_plugin::{Handler, Next, PluginError, Reply, Request, lowercase_as
 use crate::metrics;
 
 /// The handler.
-pub struct Local;
+pub struct Local {
+    /// `localhost.<domain>` answered (`localhost_prefix on`, the default).
+    localhost_prefix: bool,
+}
+
+impl Local {
+    pub fn new(localhost_prefix: bool) -> Self {
+        Self { localhost_prefix }
+    }
+}
 
 /// The zones answered here.
 const ZONES: [&str; 4] = [
@@ -65,7 +74,7 @@ impl Handler for Local {
         let qtype = req.qtype();
         let mut m = req.reply();
         // `localhost.<domain>`: what a search path makes of `localhost`.
-        if lower.len() > "localhost.".len() && lower.starts_with("localhost.") {
+        if self.localhost_prefix && lower.len() > "localhost.".len() && lower.starts_with("localhost.") {
             clusterdns_plugin::clog::debug(
                 Some("local"),
                 format_args!(
