@@ -15,6 +15,7 @@ use crate::server::{Dispatcher, Heritage, Incoming, assemble};
 /// as a cluster's Corefile has them.
 const COREFILE: &str = r#". {
     errors
+    rewrite continue cname exact inside-target.example. steady.example.
     rewrite name suffix .alias.example. .default.svc.cluster.local.
     rewrite name regex (.+)\.re\.example\. {1}.default.svc.cluster.local. answer auto
     rewrite edns0 local set 0xffee clusterdns
@@ -61,6 +62,7 @@ const CLUSTER: &[&str] = &[
     r#"{"kind":"EndpointSlice","metadata":{"name":"db-2","namespace":"default","labels":{"kubernetes.io/service-name":"db"}},"endpoints":[{"addresses":["fd00:244::11"]}]}"#,
     r#"{"kind":"Service","metadata":{"name":"inside","namespace":"default"},"spec":{"type":"ExternalName","externalName":"web.default.svc.cluster.local"}}"#,
     r#"{"kind":"Service","metadata":{"name":"outside","namespace":"default"},"spec":{"type":"ExternalName","externalName":"steady.example"}}"#,
+    r#"{"kind":"Service","metadata":{"name":"retargeted","namespace":"default"},"spec":{"type":"ExternalName","externalName":"inside-target.example"}}"#,
     r#"{"kind":"Service","metadata":{"name":"a","namespace":"default"},"spec":{"type":"ExternalName","externalName":"b.default.svc.corp.internal"}}"#,
     r#"{"kind":"Service","metadata":{"name":"b","namespace":"default"},"spec":{"type":"ExternalName","externalName":"a.default.svc.cluster.local"}}"#,
     r#"{"kind":"Service","metadata":{"name":"lb","namespace":"default"},"spec":{"type":"LoadBalancer","clusterIP":"10.96.0.30","ports":[{"name":"http","protocol":"TCP","port":80},{"name":"https","protocol":"TCP","port":443}]},"status":{"loadBalancer":{"ingress":[{"ip":"198.51.100.10"},{"hostname":"lb.cloud.example"}]}}}"#,

@@ -62,6 +62,13 @@ fn the_query_harness_answers_as_the_server_does() {
         RecordType::A,
     );
     assert_eq!(r.answers[0].data.to_string(), "10.244.0.15", "{r:?}");
+    // rewrite cname: an ExternalName's target retargeted to a name hosts answers.
+    let r = ask("retargeted.default.svc.cluster.local.", RecordType::A);
+    assert_eq!(
+        r.answers.last().map(|a| a.data.to_string()).as_deref(),
+        Some("10.5.0.1"),
+        "{r:?}"
+    );
     // template: query data through Go templates (printf included).
     let r = ask("abc.tmpl.example.", RecordType::TXT);
     assert_eq!(r.answers.len(), 1, "{r:?}");

@@ -50,3 +50,42 @@ fn rcode_and_ttl_rules_over_the_wire() {
     let r = udp(server, &query("gone.example.", RecordType::A, None));
     assert_eq!(r.metadata.response_code, ResponseCode::ServFail);
 }
+
+/// `cname` rules: an upstream's CNAME to `*.cdn.example.net.` is retargeted to
+/// `*.other.cdn.example.`, answered by the server itself (hosts here), as CoreDNS's README shows.
+#[test]
+fn cname_targets_rewritten_and_resolved_again() {
+    let up = testkit::FakeUpstream::start();
+    up.answer(
+        "my-app.example.",
+        RecordType::A,
+        vec![
+            testkit::rr("my-app.example. 200 CNAME my-app.example.cdn.example.net."),
+            testkit::rr("my-app.example.cdn.example.net. 300 A 20.2.0.1"),
+        ],
+    );
+    let port = free_port();
+    let corefile = format!(
+        ".:{port} {{\n bind 127.0.0.1\n rewrite cname regex (.*).cdn.example.net. {{1}}.other.cdn.example.\n \
+         hosts {{\n  192.0.2.77 my-app.example.other.cdn.example\n  fallthrough\n }}\n forward . {}\n}}\n",
+        up.addr
+    );
+    let _server = Server::start(BIN, &corefile, port);
+    let r = udp(local(port), &query("my-app.example.", RecordType::A, None));
+    let answers: Vec<String> = r
+        .answers
+        .iter()
+        .map(|a| format!("{} {} {}", a.name, a.ttl, a.data))
+        .collect();
+    assert_eq!(
+        answers,
+        [
+            "my-app.example. 200 my-app.example.other.cdn.example.",
+            "my-app.example.other.cdn.example. 3600 192.0.2.77"
+        ]
+    );
+    // A name without a matching CNAME is untouched.
+    up.add(testkit::rr("plain.example. 60 A 192.0.2.1"));
+    let r = udp(local(port), &query("plain.example.", RecordType::A, None));
+    assert_eq!(r.answers.len(), 1);
+}

@@ -88,7 +88,12 @@ pub enum StringRewriter {
 impl StringRewriter {
     /// The rewritten string, or the string unchanged when it does not match.
     pub fn rewrite(&self, src: &str) -> String {
-        match self {
+        self.rewrite_match(src).unwrap_or_else(|| src.to_string())
+    }
+
+    /// The rewritten string if `src` matches.
+    pub fn rewrite_match(&self, src: &str) -> Option<String> {
+        Some(match self {
             StringRewriter::Exact { from, to } if src == from => to.clone(),
             StringRewriter::Remap { from, to } if src == from => to.clone(),
             StringRewriter::Remap { from, to }
@@ -107,9 +112,9 @@ impl StringRewriter {
             StringRewriter::Substring { from, to } if src.contains(from.as_str()) => {
                 src.replace(from.as_str(), to)
             }
-            StringRewriter::Regex { from, to } => expand(from, src, to).unwrap_or_else(|| src.to_string()),
-            _ => src.to_string(),
-        }
+            StringRewriter::Regex { from, to } => expand(from, src, to)?,
+            _ => return None,
+        })
     }
 }
 

@@ -56,6 +56,11 @@ impl Handler for Rewrite {
             }
         };
         reply.queries = vec![original];
+        for rule in &reverts {
+            if let ResponseRule::Cname(rw) = rule {
+                retarget(req, &mut reply, rw).await?;
+            }
+        }
         revert(&mut reply, &reverts);
         Ok(Reply::Answer(reply))
     }
@@ -129,7 +134,48 @@ fn apply(rule: &Rule, req: &mut Request, name: &str) -> Result<Option<Vec<Respon
             .matches(name)
             .then(|| vec![ResponseRule::Rcode { from: *from, to: *to }]),
         Kind::Edns0(rule) => rule.apply(req).then(Vec::new),
+        // Always taken (CoreDNS's RewriteDone), acting on the reply.
+        Kind::Cname(rw) => Some(vec![ResponseRule::Cname(rw.clone())]),
     })
+}
+
+/// CoreDNS's cname target rewrite: when an answer's CNAME target matches, every CNAME of the
+/// answer points to the new target, and the records the server has for it (same type as the
+/// query, owner exactly the new target) follow them; the rest of the answer goes.
+async fn retarget(req: &Request, m: &mut Message, rw: &StringRewriter) -> Result<(), PluginError> {
+    let Some(to) = m.answers.iter().find_map(|r| match &r.data {
+        RData::CNAME(c) => rw.rewrite_match(&c.0.to_ascii()),
+        _ => None,
+    }) else {
+        return Ok(());
+    };
+    let Ok(target) = Name::from_ascii(&to) else {
+        clusterdns_plugin::clog::error(
+            Some("rewrite"),
+            format_args!("invalid CNAME target after rewrite: {to}"),
+        );
+        return Ok(());
+    };
+    // A failed lookup leaves the CNAMEs alone (CoreDNS 1.11.3 crashes on it); only a lookup
+    // loop past its bound fails the query.
+    let looked_up = match &req.server_lookup {
+        Some(server) => server.lookup(req, target.clone(), req.qtype()).await?.answers,
+        None => Vec::new(),
+    };
+    let mut answers: Vec<Record> = m
+        .answers
+        .drain(..)
+        .filter_map(|mut r| match &mut r.data {
+            RData::CNAME(c) => {
+                c.0 = target.clone();
+                Some(r)
+            }
+            _ => None,
+        })
+        .collect();
+    answers.extend(looked_up.into_iter().filter(|r| r.name.to_ascii() == to));
+    m.answers = answers;
+    Ok(())
 }
 
 /// Applies the reply rules to every record, the last matched rule first (CoreDNS's
@@ -190,6 +236,8 @@ fn apply_to_record(rule: &ResponseRule, r: &mut Record, rcode: &mut ResponseCode
                 *rcode = *to;
             }
         }
+        // Done on the whole reply before the records' rules.
+        ResponseRule::Cname(_) => {}
     }
 }
 

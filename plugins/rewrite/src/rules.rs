@@ -56,6 +56,8 @@ pub enum Kind {
         to: ResponseCode,
     },
     Edns0(Edns0Rule),
+    /// Retargets the reply's CNAMEs and answers for the new target (`cname`).
+    Cname(StringRewriter),
 }
 
 /// A change to the reply, applied to each of its records (last matched rule first).
@@ -73,6 +75,9 @@ pub enum ResponseRule {
         from: ResponseCode,
         to: ResponseCode,
     },
+    /// A CNAME target matching the rewriter: every CNAME of the answer points to the new
+    /// target, whose records are looked up through the server (CoreDNS's `cnameTargetRule`).
+    Cname(StringRewriter),
 }
 
 /// Builds a rule from a directive's arguments (`[continue|stop] FIELD ...`).
@@ -122,10 +127,33 @@ pub fn new_rule(args: &[String]) -> Result<Rule, String> {
         "ttl" => ttl_rule(params)?,
         "rcode" => rcode_rule(params)?,
         "edns0" => Kind::Edns0(Edns0Rule::new(params)?),
-        "cname" => return Err("cname rules are not supported by clusterdns yet".into()),
+        "cname" => Kind::Cname(cname_rule(params)?),
         _ => return Err(format!("invalid rule type {:?}", rest[0])),
     };
     Ok(Rule { mode, kind })
+}
+
+/// CoreDNS's `newCNAMERule`: `[TYPE] FROM TO`, both lower-cased as given (not normalized: a
+/// CNAME target is compared as written, trailing dot included). A regex is checked here, where
+/// CoreDNS 1.11.3 compiles it on each reply and panics on a bad one.
+fn cname_rule(args: &[String]) -> Result<StringRewriter, String> {
+    let (kind, from, to) = match args {
+        [from, to] => ("exact".to_string(), from, to),
+        [kind, from, to] => (kind.to_ascii_lowercase(), from, to),
+        _ => return Err(format!("too few ({}) arguments for a cname rule", args.len())),
+    };
+    let (from, to) = (from.to_ascii_lowercase(), to.to_ascii_lowercase());
+    Ok(match kind.as_str() {
+        "exact" => StringRewriter::Exact { from, to },
+        "prefix" => StringRewriter::Prefix { from, to },
+        "suffix" => StringRewriter::Suffix { from, to },
+        "substring" => StringRewriter::Substring { from, to },
+        "regex" => StringRewriter::Regex {
+            from: compile(&from)?,
+            to,
+        },
+        other => return Err(format!("unknown cname rewrite type: {other}")),
+    })
 }
 
 fn name_rule(args: &[String]) -> Result<Kind, String> {
@@ -389,11 +417,44 @@ mod tests {
             ),
             ("rcode a. REFUSED NOPE", "invalid rcode \"NOPE\""),
             ("frobnicate a b", "invalid rule type \"frobnicate\""),
+            ("cname a.", "too few (1) arguments for a cname rule"),
+            ("cname exact a. b. c.", "too few (4) arguments for a cname rule"),
+            ("cname fuzzy a. b.", "unknown cname rewrite type: fuzzy"),
+            ("cname regex ( b.", "invalid regex matching pattern: ("),
         ];
         for (input, want) in cases {
             let got = rule(input).map(|_| ()).expect_err(input);
             assert!(got.contains(want), "{input:?}\n got: {got}\nwant: {want}");
         }
+    }
+
+    #[test]
+    fn cname_rules() {
+        let target = |input: &str, cname: &str| match rule(input).expect(input).kind {
+            Kind::Cname(rw) => rw.rewrite_match(cname),
+            _ => None,
+        };
+        // Lower-cased as given, compared as written.
+        assert_eq!(
+            target("cname A.Example.NET. b.example.", "a.example.net."),
+            Some("b.example.".into())
+        );
+        assert_eq!(
+            target("cname a.example.net. b.example.", "x.a.example.net."),
+            None
+        );
+        assert_eq!(
+            target("cname suffix .cdn.net. .other.net.", "app.cdn.net."),
+            Some("app.other.net.".into())
+        );
+        assert_eq!(
+            target("cname regex (.*).cdn.net. {1}.other.net.", "app.cdn.net."),
+            Some("app.other.net.".into())
+        );
+        assert!(matches!(
+            rule("continue cname a. b.").expect("rule").mode,
+            Mode::Continue
+        ));
     }
 
     #[test]
