@@ -22,7 +22,7 @@ PODS=${PODS:-150000}
 command -v dnsperf >/dev/null && command -v dig >/dev/null ||
     { apt-get update -qq && apt-get install -y -qq dnsperf bind9-dnsutils >/dev/null; }
 PROFILE=${PROFILE:-dist} # the shipped build; PROFILE=release builds in a fraction of the time
-cargo build --profile "$PROFILE" --quiet --bin clusterdns
+cargo build --profile "$PROFILE" --features jemalloc --quiet --bin clusterdns
 cargo build --release --quiet -p testkit --bin k8s-fixture
 BIN=target/$PROFILE/clusterdns
 

@@ -10,10 +10,11 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clusterdns_plugin::clog;
 
-/// jemalloc, trimmed to return freed pages within a second (see .cargo/config.toml): glibc kept
-/// the peak of a big cluster's first sync resident for good. Built with the `system-allocator`
-/// feature, the binary uses the system's malloc, which heap profilers (heaptrack, massif) see.
-#[cfg(not(feature = "system-allocator"))]
+/// jemalloc with the `jemalloc` feature (the image, the benches), trimmed to return freed pages
+/// within a second (see .cargo/config.toml): glibc kept the peak of a big cluster's first sync
+/// resident for good. Without it, the system's malloc, which heap profilers (heaptrack, massif)
+/// see.
+#[cfg(feature = "jemalloc")]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
