@@ -26,3 +26,40 @@ fn a_silent_connection_is_closed_after_the_read_timeout() {
     let r = tcp(local(port), &[query("a.example.", RecordType::A, None)]);
     assert_eq!(r.len(), 1);
 }
+
+/// `maxtcpqueries` (CoreDNS 1.14.5): after that many queries a connection is answered and
+/// closed; without it, any number (the default, -1).
+#[test]
+fn a_connection_closes_after_maxtcpqueries() {
+    use std::io::Write;
+    let port = free_port();
+    let corefile =
+        format!(".:{port} {{\n bind 127.0.0.1\n timeouts {{\n  maxtcpqueries 2\n }}\n whoami\n}}\n");
+    let _server = Server::start(BIN, &corefile, port);
+    let mut conn = std::net::TcpStream::connect(local(port)).expect("connect");
+    conn.set_read_timeout(Some(Duration::from_secs(3)))
+        .expect("timeout");
+    // Three queries at once: two answers, then the server closes.
+    for _ in 0..3 {
+        let wire = query("a.example.", RecordType::A, None).to_vec().expect("encode");
+        let len = u16::try_from(wire.len()).expect("len").to_be_bytes();
+        conn.write_all(&[&len[..], &wire].concat()).expect("write");
+    }
+    let mut replies = 0;
+    loop {
+        let mut len = [0u8; 2];
+        if conn.read_exact(&mut len).is_err() {
+            break;
+        }
+        let mut body = vec![0u8; usize::from(u16::from_be_bytes(len))];
+        conn.read_exact(&mut body).expect("reply");
+        replies += 1;
+    }
+    assert_eq!(replies, 2);
+    // A listener without the option answers a fourth query on one connection.
+    let port = free_port();
+    let corefile = format!(".:{port} {{\n bind 127.0.0.1\n whoami\n}}\n");
+    let _plain = Server::start(BIN, &corefile, port);
+    let q = query("a.example.", RecordType::A, None);
+    assert_eq!(tcp(local(port), &[q.clone(), q.clone(), q.clone(), q]).len(), 4);
+}

@@ -115,11 +115,19 @@ async fn serve(
     let timeouts = dispatcher.timeouts();
     let mut deadline = Instant::now() + timeouts.read;
     let mut open = true;
+    // `maxtcpqueries`: once that many queries were taken, nothing more is read; the connection
+    // closes when they are answered (miekg's MaxTCPQueries).
+    let mut left = timeouts.max_queries.map_or(u64::MAX, u64::from);
     loop {
         // Every complete query buffered, while there is room.
         while pending.len() < MAX_PER_CONNECTION
+            && left > 0
             && let Some(frame) = take_frame(&mut buf)
         {
+            left -= 1;
+            if left == 0 {
+                open = false;
+            }
             deadline = Instant::now() + timeouts.idle;
             conn.touch();
             match answer(dispatcher, frame, peer) {

@@ -30,21 +30,25 @@ pub struct BlockInfo {
 
 /// A listener's TCP timeouts (CoreDNS's server `ReadTimeout`, `WriteTimeout`, `IdleTimeout`):
 /// for a new connection's first query, for a reply to be taken, for an open connection's next
-/// query.
+/// query; and how many queries a connection may ask (`MaxTCPQueries`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
     pub read: Duration,
     pub write: Duration,
     pub idle: Duration,
+    /// Queries answered on one TCP connection before it is closed (`maxtcpqueries`, CoreDNS
+    /// 1.14.5); `None`: no limit, CoreDNS's default.
+    pub max_queries: Option<u32>,
 }
 
 impl Default for Timeouts {
-    /// CoreDNS's defaults: 3 s, 5 s, 10 s.
+    /// CoreDNS's defaults: 3 s, 5 s, 10 s, no query limit.
     fn default() -> Self {
         Self {
             read: Duration::from_secs(3),
             write: Duration::from_secs(5),
             idle: Duration::from_secs(10),
+            max_queries: None,
         }
     }
 }

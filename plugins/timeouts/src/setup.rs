@@ -1,5 +1,6 @@
-//! `timeouts { read DURATION; write DURATION; idle DURATION }`, each 1 s to 24 h, as CoreDNS
-//! 1.11.3 parses it. Listeners shared by several blocks take the first block's.
+//! `timeouts { read DURATION; write DURATION; idle DURATION; maxtcpqueries MAXIMUM }`, each
+//! timeout 1 s to 24 h, as CoreDNS 1.11.3 parses them (`maxtcpqueries` from 1.14.5). Listeners
+//! shared by several blocks take the first block's.
 
 use std::time::Duration;
 
@@ -36,6 +37,23 @@ pub fn parse(d: &mut Dispenser) -> Result<Timeouts, SetupError> {
             let [arg] = args.as_slice() else {
                 return Err(d.arg_err().into());
             };
+            if which == "maxtcpqueries" {
+                let n =
+                    atoi(arg).map_err(|e| d.err(format!("invalid value for maxtcpqueries '{arg}': {e}")))?;
+                t.max_queries = match n {
+                    -1 => None,
+                    n if n > 0 => Some(u32::try_from(n).unwrap_or(u32::MAX)),
+                    n => {
+                        return Err(d
+                            .err(format!(
+                                "maxtcpqueries provided '{n}' needs to be -1 (unlimited) or a positive integer"
+                            ))
+                            .into());
+                    }
+                };
+                given += 1;
+                continue;
+            }
             let value = duration(arg).map_err(|e| d.err(e))?;
             if value < Duration::from_secs(1) || value > Duration::from_secs(24 * 3600) {
                 return Err(d
@@ -82,6 +100,16 @@ mod tests {
                 Duration::from_secs(60)
             )
         );
+        assert_eq!(t.max_queries, None);
+        // CoreDNS 1.14.5: queries per TCP connection, -1 for no limit (the default).
+        assert_eq!(
+            p("timeouts {\n maxtcpqueries 128\n}").expect("ok").max_queries,
+            Some(128)
+        );
+        assert_eq!(
+            p("timeouts {\n maxtcpqueries -1\n}").expect("ok").max_queries,
+            None
+        );
         let t = p("timeouts {\n idle 30s\n}").expect("ok");
         assert_eq!(
             (t.read, t.idle),
@@ -101,6 +129,14 @@ mod tests {
             ),
             ("timeouts {\n read x\n}", "time: invalid duration \"x\""),
             ("timeouts {\n slow 5s\n}", "unknown option: 'slow'"),
+            (
+                "timeouts {\n maxtcpqueries 0\n}",
+                "maxtcpqueries provided '0' needs to be -1 (unlimited) or a positive integer",
+            ),
+            (
+                "timeouts {\n maxtcpqueries lots\n}",
+                "invalid value for maxtcpqueries 'lots'",
+            ),
         ];
         for (input, want) in cases {
             let e = p(input).expect_err(input);
