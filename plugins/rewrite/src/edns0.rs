@@ -1,5 +1,6 @@
-//! `edns0 local|nsid|subnet set|append|replace ...`: options added to or changed in the query's
-//! OPT record before it goes on (to an upstream), as CoreDNS's.
+//! `edns0 local|nsid|subnet set|append|replace|unset ... [revert]`: options added to, changed
+//! in or removed from the query's OPT record before it goes on (to an upstream), as CoreDNS's
+//! (`unset` and `revert` from 1.12.3).
 
 use std::net::IpAddr;
 
@@ -7,6 +8,8 @@ use clusterdns_plugin::Request;
 use clusterdns_plugin::Transport;
 use clusterdns_plugin::proto::op::Edns;
 use clusterdns_plugin::proto::rr::rdata::opt::{ClientSubnet, EdnsCode, EdnsOption, NSIDPayload};
+
+use crate::rules::ResponseRule;
 
 /// What to do with the option.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,6 +20,8 @@ pub enum Action {
     Append,
     /// Change the option only if it is there.
     Replace,
+    /// Remove the option (CoreDNS 1.12.3).
+    Unset,
 }
 
 /// Per-query values a `local` option may carry.
@@ -45,6 +50,9 @@ pub enum Option_ {
 pub struct Edns0Rule {
     pub action: Action,
     pub option: Option_,
+    /// `revert` (1.12.3): the reply's option goes back to what the query had (removed if the
+    /// rule added it).
+    pub revert: bool,
 }
 
 impl Edns0Rule {
@@ -57,7 +65,12 @@ impl Edns0Rule {
             "set" => Action::Set,
             "append" => Action::Append,
             "replace" => Action::Replace,
+            "unset" => return Self::unset(kind, rest),
             _ => return Err(format!("invalid action: {action:?}")),
+        };
+        let (rest, revert) = match rest.split_last() {
+            Some((last, before)) if last == "revert" => (before, true),
+            _ => (rest, false),
         };
         let option = match kind.to_ascii_lowercase().as_str() {
             "local" => {
@@ -108,32 +121,79 @@ impl Edns0Rule {
             }
             _ => return Err(format!("invalid rule type {kind:?}")),
         };
-        Ok(Edns0Rule { action, option })
+        Ok(Edns0Rule {
+            action,
+            option,
+            revert,
+        })
+    }
+
+    /// `TYPE unset ARGS`: which option to remove, with CoreDNS's `newEdns0UnsetRule` texts.
+    fn unset(kind: &str, rest: &[String]) -> Result<Self, String> {
+        let option = match (kind.to_ascii_lowercase().as_str(), rest) {
+            ("local", [code]) => Option_::Local {
+                code: parse_code(code)?,
+                data: Vec::new(),
+            },
+            ("local", _) => return Err("local unset action requires exactly two arguments".into()),
+            ("nsid", []) => Option_::Nsid,
+            ("nsid", _) => return Err("nsid unset action requires exactly one argument".into()),
+            ("subnet", []) => Option_::Subnet { v4: 0, v6: 0 },
+            ("subnet", _) => return Err("subnet unset action requires exactly one argument".into()),
+            _ => return Err(format!("invalid rule type {kind:?}")),
+        };
+        Ok(Edns0Rule {
+            action: Action::Unset,
+            option,
+            revert: false,
+        })
+    }
+
+    /// The option code the rule acts on.
+    fn code(&self) -> EdnsCode {
+        match &self.option {
+            Option_::Local { code, .. } | Option_::Variable { code, .. } => EdnsCode::from(*code),
+            Option_::Nsid => EdnsCode::NSID,
+            Option_::Subnet { .. } => EdnsCode::Subnet,
+        }
     }
 
     /// Applies the rule to the query's OPT (added, 4096 bytes, if the query had none, as
-    /// CoreDNS's `setupEdns0Opt`). True when something was changed (the rule "matched").
-    pub fn apply(&self, req: &mut Request) -> bool {
-        let option = self.value(req);
-        let code = EdnsCode::from(&option);
+    /// CoreDNS's `setupEdns0Opt`). `Some` when the rule "matched" (an unset always does), with
+    /// what `revert` does to the reply.
+    pub fn apply(&self, req: &mut Request) -> Option<Vec<ResponseRule>> {
+        let code = self.code();
+        let option = (self.action != Action::Unset).then(|| self.value(req));
         let edns = req.edns.get_or_insert_with(|| {
             let mut e = Edns::new();
             e.set_max_payload(4096);
             e
         });
         let options = &mut edns.options_mut().options;
+        let Some(option) = option else {
+            options.retain(|(c, _)| *c != code);
+            return Some(Vec::new());
+        };
         if let Some(existing) = options.iter_mut().find(|(c, _)| *c == code) {
             if self.action == Action::Append {
-                return false;
+                return None;
             }
-            existing.1 = option;
-            return true;
+            let old = std::mem::replace(&mut existing.1, option);
+            return Some(if self.revert {
+                vec![ResponseRule::EdnsRestore(code, old)]
+            } else {
+                Vec::new()
+            });
         }
         if self.action == Action::Replace {
-            return false;
+            return None;
         }
         options.push((code, option));
-        true
+        Some(if self.revert {
+            vec![ResponseRule::EdnsRemove(code)]
+        } else {
+            Vec::new()
+        })
     }
 
     fn value(&self, req: &Request) -> EdnsOption {
@@ -255,6 +315,7 @@ mod tests {
             rule("local set 0xffee 0xabcd"),
             Ok(Edns0Rule {
                 action: Action::Set,
+                revert: false,
                 option: Option_::Local {
                     code: 0xffee,
                     data: vec![0xab, 0xcd]
@@ -265,6 +326,7 @@ mod tests {
             rule("local append 65500 hello"),
             Ok(Edns0Rule {
                 action: Action::Append,
+                revert: false,
                 option: Option_::Local {
                     code: 65500,
                     data: b"hello".to_vec()
@@ -275,6 +337,7 @@ mod tests {
             rule("local replace 0xffee {client_ip}"),
             Ok(Edns0Rule {
                 action: Action::Replace,
+                revert: false,
                 option: Option_::Variable {
                     code: 0xffee,
                     variable: Variable::ClientIp
@@ -285,6 +348,7 @@ mod tests {
             rule("nsid set"),
             Ok(Edns0Rule {
                 action: Action::Set,
+                revert: false,
                 option: Option_::Nsid
             })
         );
@@ -292,6 +356,7 @@ mod tests {
             rule("subnet set 24 56"),
             Ok(Edns0Rule {
                 action: Action::Set,
+                revert: false,
                 option: Option_::Subnet { v4: 24, v6: 56 }
             })
         );
@@ -310,7 +375,25 @@ mod tests {
             ("subnet set 33 56", "invalid IPv4 bit mask \"33\""),
             ("subnet set 24 129", "invalid IPv6 bit mask \"129\""),
             ("cookie set 1 2", "invalid rule type \"cookie\""),
+            ("local unset", "local unset action requires exactly two arguments"),
+            ("nsid unset x", "nsid unset action requires exactly one argument"),
+            (
+                "subnet unset 24 56",
+                "subnet unset action requires exactly one argument",
+            ),
+            (
+                "local set 1 x y revert",
+                "EDNS0 local rules require exactly three args",
+            ),
         ];
+        // `revert` after the arguments (1.12.3), `unset` with the option's identity only.
+        assert_eq!(rule("local set 0xffee abcd revert").map(|r| r.revert), Ok(true));
+        assert_eq!(rule("nsid append revert").map(|r| r.revert), Ok(true));
+        assert_eq!(
+            rule("subnet unset").map(|r| (r.action, r.option)),
+            Ok((Action::Unset, Option_::Subnet { v4: 0, v6: 0 }))
+        );
+        assert_eq!(rule("local unset 0xffee").map(|r| r.action), Ok(Action::Unset));
         for (input, want) in errors {
             assert!(rule(input).expect_err(input).contains(want), "{input}");
         }
@@ -320,33 +403,60 @@ mod tests {
     fn actions_on_the_query() {
         let mut req = testkit::request("a.example.", RecordType::A);
         // Set on a query without OPT adds one (4096) with the option.
-        assert!(rule("local set 0xffee 0x01").expect("rule").apply(&mut req));
+        assert!(
+            rule("local set 0xffee 0x01")
+                .expect("rule")
+                .apply(&mut req)
+                .is_some()
+        );
         assert_eq!(req.edns.as_ref().map(Edns::max_payload), Some(4096));
         assert_eq!(
             options(&req),
             vec![(0xffee, EdnsOption::Unknown(0xffee, vec![1]))]
         );
         // Append leaves an existing option alone; replace changes it.
-        assert!(!rule("local append 0xffee 0x02").expect("rule").apply(&mut req));
-        assert!(rule("local replace 0xffee 0x03").expect("rule").apply(&mut req));
+        assert!(
+            !rule("local append 0xffee 0x02")
+                .expect("rule")
+                .apply(&mut req)
+                .is_some()
+        );
+        assert!(
+            rule("local replace 0xffee 0x03")
+                .expect("rule")
+                .apply(&mut req)
+                .is_some()
+        );
         assert_eq!(
             options(&req),
             vec![(0xffee, EdnsOption::Unknown(0xffee, vec![3]))]
         );
         // Replace does nothing when the option is missing.
-        assert!(!rule("local replace 0x1 0x03").expect("rule").apply(&mut req));
+        assert!(
+            !rule("local replace 0x1 0x03")
+                .expect("rule")
+                .apply(&mut req)
+                .is_some()
+        );
         // Variables: the client is 10.0.0.99:40000 in testkit's requests.
         assert!(
             rule("local set 0xfff0 {client_ip}")
                 .expect("rule")
                 .apply(&mut req)
+                .is_some()
         );
         assert!(
             rule("local set 0xfff1 {client_port}")
                 .expect("rule")
                 .apply(&mut req)
+                .is_some()
         );
-        assert!(rule("local set 0xfff2 {qname}").expect("rule").apply(&mut req));
+        assert!(
+            rule("local set 0xfff2 {qname}")
+                .expect("rule")
+                .apply(&mut req)
+                .is_some()
+        );
         let opts = options(&req);
         assert!(opts.contains(&(0xfff0, EdnsOption::Unknown(0xfff0, vec![10, 0, 0, 99]))));
         assert!(opts.contains(&(
@@ -355,7 +465,7 @@ mod tests {
         )));
         assert!(opts.contains(&(0xfff2, EdnsOption::Unknown(0xfff2, b"a.example.".to_vec()))));
         // Subnet from the client address, masked.
-        assert!(rule("subnet set 24 56").expect("rule").apply(&mut req));
+        assert!(rule("subnet set 24 56").expect("rule").apply(&mut req).is_some());
         let subnet = options(&req).into_iter().find(|(c, _)| *c == 8).map(|(_, o)| o);
         assert_eq!(
             subnet,

@@ -133,7 +133,7 @@ fn apply(rule: &Rule, req: &mut Request, name: &str) -> Result<Option<Vec<Respon
         Kind::Rcode { matcher, from, to } => matcher
             .matches(name)
             .then(|| vec![ResponseRule::Rcode { from: *from, to: *to }]),
-        Kind::Edns0(rule) => rule.apply(req).then(Vec::new),
+        Kind::Edns0(rule) => rule.apply(req),
         // Always taken (CoreDNS's RewriteDone), acting on the reply.
         Kind::Cname(rw) => Some(vec![ResponseRule::Cname(rw.clone())]),
     })
@@ -204,6 +204,28 @@ fn revert(m: &mut Message, rules: &[ResponseRule]) {
             }
         }
     }
+    // `edns0 ... revert`: on the reply's OPT, once per record of the reply as CoreDNS's
+    // reverter calls each rule (a reply without an OPT has nothing to revert).
+    if let Some(edns) = m.edns.as_mut() {
+        for _ in 0..count {
+            for rule in rules.iter().rev() {
+                let options = &mut edns.options_mut().options;
+                match rule {
+                    ResponseRule::EdnsRemove(code) => {
+                        if let Some(i) = options.iter().position(|(c, _)| c == code) {
+                            options.remove(i);
+                        }
+                    }
+                    ResponseRule::EdnsRestore(code, old) => {
+                        if let Some(o) = options.iter_mut().find(|(c, _)| c == code) {
+                            o.1 = old.clone();
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
     if count > 0 {
         m.metadata.response_code = rcode;
     }
@@ -236,8 +258,8 @@ fn apply_to_record(rule: &ResponseRule, r: &mut Record, rcode: &mut ResponseCode
                 *rcode = *to;
             }
         }
-        // Done on the whole reply before the records' rules.
-        ResponseRule::Cname(_) => {}
+        // Done on the whole reply: CNAMEs before, the OPT after the records' rules.
+        ResponseRule::Cname(_) | ResponseRule::EdnsRemove(_) | ResponseRule::EdnsRestore(..) => {}
     }
 }
 
@@ -500,6 +522,58 @@ mod tests {
                 .response_code,
             ResponseCode::NXDomain
         );
+    }
+
+    /// `edns0 ... revert` (1.12.3): an upstream echoing the options sees the rewritten ones;
+    /// the client gets its own back (changed ones restored, added ones removed); `unset`
+    /// removes an option from the query.
+    #[tokio::test]
+    async fn edns0_revert_and_unset() {
+        use clusterdns_plugin::proto::rr::rdata::opt::{EdnsCode, EdnsOption};
+        let options = |edns: Option<&Edns>| -> Vec<(u16, Vec<u8>)> {
+            edns.map_or(vec![], |e| {
+                e.options()
+                    .options
+                    .iter()
+                    .filter_map(|(c, o)| match o {
+                        EdnsOption::Unknown(_, data) => Some((u16::from(*c), data.clone())),
+                        _ => None,
+                    })
+                    .collect()
+            })
+        };
+        let ask = |rules: &'static str| async move {
+            let mut req = request("a.example.", RecordType::A);
+            let mut edns = Edns::new();
+            edns.options_mut().options.push((
+                EdnsCode::from(0xffee),
+                EdnsOption::Unknown(0xffee, b"mine".to_vec()),
+            ));
+            req.edns = Some(edns);
+            let next = Arc::new(Fixed::new(
+                ResponseCode::NoError,
+                vec![rr("a.example. 5 A 10.0.0.1")],
+            ));
+            let chain: Vec<Arc<dyn Handler>> = vec![rewrite(rules), Arc::new(EdnsEcho(next))];
+            let Ok(Reply::Answer(m)) = serve_chain(chain, &mut req).await else {
+                panic!("answer")
+            };
+            (options(req.edns.as_ref()), options(m.edns.as_ref()))
+        };
+        // Without revert the reply carries what the upstream saw.
+        let (query, reply) = ask("rewrite edns0 local set 0xffee theirs").await;
+        assert_eq!(query, [(0xffee, b"theirs".to_vec())]);
+        assert_eq!(reply, [(0xffee, b"theirs".to_vec())]);
+        // A changed option comes back as the client sent it; an added one is taken out.
+        let (query, reply) = ask("rewrite edns0 local set 0xffee theirs revert").await;
+        assert_eq!(query, [(0xffee, b"theirs".to_vec())]);
+        assert_eq!(reply, [(0xffee, b"mine".to_vec())]);
+        let (query, reply) = ask("rewrite edns0 local append 0xfff0 added revert").await;
+        assert_eq!(query, [(0xffee, b"mine".to_vec()), (0xfff0, b"added".to_vec())]);
+        assert_eq!(reply, [(0xffee, b"mine".to_vec())]);
+        // Unset: the upstream never sees it.
+        let (query, _) = ask("rewrite edns0 local unset 0xffee").await;
+        assert!(query.is_empty());
     }
 
     /// Relays a fixed reply with the query's OPT attached, as forward relays an upstream's.

@@ -3,6 +3,7 @@
 use std::str::FromStr;
 
 use clusterdns_plugin::proto::op::ResponseCode;
+use clusterdns_plugin::proto::rr::rdata::opt::{EdnsCode, EdnsOption};
 use clusterdns_plugin::proto::rr::{DNSClass, RecordType};
 use clusterdns_plugin::response::rcode_from_str;
 
@@ -78,6 +79,10 @@ pub enum ResponseRule {
     /// A CNAME target matching the rewriter: every CNAME of the answer points to the new
     /// target, whose records are looked up through the server (CoreDNS's `cnameTargetRule`).
     Cname(StringRewriter),
+    /// `edns0 ... revert` of an option the rule added: removed from the reply's OPT.
+    EdnsRemove(EdnsCode),
+    /// `edns0 ... revert` of an option the rule changed: the query's old value in the reply.
+    EdnsRestore(EdnsCode, EdnsOption),
 }
 
 /// Builds a rule from a directive's arguments (`[continue|stop] FIELD ...`).
