@@ -228,8 +228,7 @@ mod tests {
                 })
                 .collect(),
             ports: Vec::new().into(),
-            cluster: None,
-            zones: Box::default(),
+            extra: None,
         }
     }
 

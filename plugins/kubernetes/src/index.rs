@@ -446,8 +446,10 @@ impl Store {
         }
         self.strings.share(&mut s.namespace);
         self.strings.share_ports(&mut s.ports);
-        for shared in s.cluster.iter_mut().chain(s.zones.iter_mut().flatten()) {
-            self.strings.share(shared);
+        if let Some(x) = s.extra.as_mut() {
+            for shared in x.cluster.iter_mut().chain(x.zones.iter_mut().flatten()) {
+                self.strings.share(shared);
+            }
         }
         // The service's name as its entry already holds it: one copy, not one per slice.
         if let Some(e) = self.entry(&s.namespace, &s.service) {
@@ -718,8 +720,7 @@ mod tests {
                 })
                 .collect(),
             ports: ports(),
-            cluster: None,
-            zones: Box::default(),
+            extra: None,
         }
     }
 

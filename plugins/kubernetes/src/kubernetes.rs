@@ -265,7 +265,7 @@ impl Kubernetes {
         ports_match: &dyn Fn(&str, &str) -> bool,
     ) {
         for slice in slices {
-            let cluster = slice.cluster.as_deref();
+            let cluster = slice.cluster();
             if !r.endpoint.is_empty() && cluster.is_some_and(|c| !r.cluster.eq_ignore_ascii_case(c)) {
                 continue;
             }

@@ -129,6 +129,13 @@ pub struct Slice {
     pub addresses: Vec<Address>,
     /// Shared by every object with the same list (the store interns them).
     pub ports: Arc<[Port]>,
+    /// What only `multicluster` and `zonal` slices have, boxed: 8 bytes in every other slice.
+    pub extra: Option<Box<SliceExtra>>,
+}
+
+/// A slice's cluster id and its addresses' zones.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SliceExtra {
     /// An imported service's slice: the `multicluster.kubernetes.io/source-cluster` label.
     pub cluster: Option<Arc<str>>,
     /// With `zonal`, each address's topology zone, lower case (CoreDNS), by the address's
@@ -137,9 +144,14 @@ pub struct Slice {
 }
 
 impl Slice {
+    /// An imported service's slice: its source cluster's id.
+    pub fn cluster(&self) -> Option<&str> {
+        self.extra.as_ref().and_then(|x| x.cluster.as_deref())
+    }
+
     /// The topology zone of the address at `i`, if kept and known.
     pub fn zone(&self, i: usize) -> Option<&str> {
-        self.zones.get(i).and_then(|z| z.as_deref())
+        self.extra.as_ref()?.zones.get(i).and_then(|z| z.as_deref())
     }
 }
 
@@ -348,8 +360,12 @@ impl Slice {
             service: Arc::from(service),
             addresses,
             ports,
-            cluster,
-            zones: zones.into(),
+            extra: (cluster.is_some() || !zones.is_empty()).then(|| {
+                Box::new(SliceExtra {
+                    cluster,
+                    zones: zones.into(),
+                })
+            }),
         }
     }
 }

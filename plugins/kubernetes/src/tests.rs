@@ -11,7 +11,7 @@ use clusterdns_plugin::{Dispenser, Handler, Lookup, Reply, Request};
 use testkit::{PASSED, request, rr, serve};
 
 use crate::index::Store;
-use crate::objects::{Address, Pod, Port, Service, ServiceKind, Slice};
+use crate::objects::{Address, Pod, Port, Service, ServiceKind, Slice, SliceExtra};
 use crate::{Kubernetes, parse};
 
 fn port(name: &str, proto: &str, port: i32) -> Port {
@@ -48,8 +48,7 @@ fn slice(ns: &str, name: &str, service: &str, addresses: Vec<Address>, ports: Ve
         service: Arc::from(service),
         addresses,
         ports: ports.into(),
-        cluster: None,
-        zones: Box::default(),
+        extra: None,
     }
 }
 
@@ -823,8 +822,10 @@ async fn options_namespaces_ignore_empty_and_sync() {
 /// A slice of `cluster` (an imported service's) or with `zones` per address (zonal).
 fn slice_with(base: Slice, cluster: Option<&str>, zones: &[Option<&str>]) -> Slice {
     Slice {
-        cluster: cluster.map(Arc::from),
-        zones: zones.iter().map(|z| z.map(Arc::from)).collect(),
+        extra: Some(Box::new(SliceExtra {
+            cluster: cluster.map(Arc::from),
+            zones: zones.iter().map(|z| z.map(Arc::from)).collect(),
+        })),
         ..base
     }
 }
