@@ -2,6 +2,7 @@
 //! serving them, reloading), and the harness the fuzz targets drive it through.
 
 pub mod harness;
+pub mod nodecache;
 pub mod registry;
 pub mod reload;
 pub mod server;

@@ -2,6 +2,7 @@
 
 mod cli;
 
+use clusterdns::nodecache::{self, NodeCache};
 use clusterdns::{registry, reload, server};
 
 use std::path::{Path, PathBuf};
@@ -61,6 +62,33 @@ fn serve() -> ExitCode {
         None => Source::Builtin,
     };
     let port = cli.port.unwrap_or(53);
+    let node_cache =
+        match nodecache::Params::from_flags(&cli.node_cache, port, cli.conf.as_ref(), cli.pidfile.as_ref()) {
+            None => None,
+            Some(params) => {
+                clog::info(
+                    None,
+                    format_args!("Starting node-cache image: {}", env!("CARGO_PKG_VERSION")),
+                );
+                match params {
+                    Ok(params) => {
+                        clog::info(None, format_args!("Using Corefile {}", params.corefile.display()));
+                        if let Some(pidfile) = &params.pidfile {
+                            clog::info(None, format_args!("Using Pidfile {}", pidfile.display()));
+                        }
+                        Some(params)
+                    }
+                    Err(e) => clog::fatal(None, format_args!("Error parsing flags - {e}, Exiting")),
+                }
+            }
+        };
+    let runtime = match runtime() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("{e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
     if cli.validate {
         return match load(&source, port, true) {
             Ok((_, plan)) => {
@@ -79,6 +107,9 @@ fn serve() -> ExitCode {
             }
         };
     }
+    // node-cache writes the Corefile and makes the link its `bind` needs before it is loaded
+    // (not for -validate, which changes nothing).
+    let node_cache = node_cache.map(|params| runtime.block_on(NodeCache::init(params)));
     let (blocks, plan) = match load(&source, port, false) {
         Ok(loaded) => loaded,
         Err(errors) => {
@@ -94,7 +125,7 @@ fn serve() -> ExitCode {
         Source::Builtin => None,
     };
     let reloader = reload::Reloader::new(path, &blocks, port);
-    match run(plan, reloader, &cli) {
+    match run(&runtime, plan, reloader, &cli, node_cache) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("{e:#}");
@@ -144,25 +175,41 @@ fn builtin_corefile() -> &'static str {
     }
 }
 
-fn run(plan: server::Plan, mut reloader: reload::Reloader, cli: &cli::Cli) -> Result<()> {
+/// The runtime everything async runs on, after raising the descriptor limit.
+fn runtime() -> Result<tokio::runtime::Runtime> {
     // Every connection and upstream socket is a descriptor: take what the hard limit allows,
     // as Go's runtime does for CoreDNS since Go 1.19.
     if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
         clog::warning(None, format_args!("could not raise the open file limit: {e}"));
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .context("tokio runtime")?;
+        .context("tokio runtime")
+}
+
+fn run(
+    runtime: &tokio::runtime::Runtime,
+    plan: server::Plan,
+    mut reloader: reload::Reloader,
+    cli: &cli::Cli,
+    mut node_cache: Option<NodeCache>,
+) -> Result<()> {
     clusterdns_plugin::metrics::init(env!("CARGO_PKG_VERSION"));
     runtime.block_on(async {
         use tokio::signal::unix::{SignalKind, signal};
         let served = plan.served.clone();
         let (reload_tx, mut reload_rx) = tokio::sync::mpsc::unbounded_channel();
-        let mut running = server::start(plan, reload_tx).await.map_err(anyhow::Error::msg)?;
+        let mut running = server::start(plan, reload_tx.clone())
+            .await
+            .map_err(anyhow::Error::msg)?;
         if let Some(pidfile) = &cli.pidfile {
             std::fs::write(pidfile, format!("{}\n", std::process::id()))
                 .with_context(|| format!("could not write pidfile {}", pidfile.display()))?;
+        }
+        // Serving now: node-cache's rules may divert traffic here.
+        if let Some(node_cache) = &mut node_cache {
+            node_cache.start(reload_tx);
         }
         if !cli.quiet {
             for zone in &served {
@@ -186,7 +233,19 @@ fn run(plan: server::Plan, mut reloader: reload::Reloader, cli: &cli::Cli) -> Re
             None,
             format_args!("{signal}: Shutting down servers then terminating"),
         );
+        // CoreDNS runs its exit hooks (node-cache's teardown) before the shutdown on SIGINT,
+        // after it on SIGTERM.
+        if signal == "SIGINT"
+            && let Some(node_cache) = &node_cache
+        {
+            node_cache.teardown().await;
+        }
         running.shut_down().await;
+        if signal == "SIGTERM"
+            && let Some(node_cache) = &node_cache
+        {
+            node_cache.teardown().await;
+        }
         if let Some(pidfile) = &cli.pidfile {
             let _ = std::fs::remove_file(pidfile);
         }

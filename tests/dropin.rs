@@ -57,8 +57,11 @@ fn drop_in_edits_and_restart_lose_no_query() {
     let dir = TempDir::new("dropin");
     let (port, health, ready, metrics) = (free_port(), free_port(), free_port(), free_port());
 
-    let manifest = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/manifests/configmap.yaml"))
-        .expect("configmap");
+    let manifest = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/manifests/base/configmap.yaml"
+    ))
+    .expect("configmap");
     let cm: ConfigMap = serde_saphyr::from_str(&manifest).expect("parse configmap");
     let original = cm
         .data

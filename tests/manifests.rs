@@ -1,12 +1,16 @@
 //! The drop-in manifests against the coredns Deployment's contract (reference §4.2), parsed with
 //! k8s-openapi's types.
 
-use k8s_openapi::api::apps::v1::Deployment;
+use std::collections::BTreeMap;
+use std::process::Command;
+
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
 use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
 
 fn read(name: &str) -> String {
-    std::fs::read_to_string(format!("{}/manifests/{name}", env!("CARGO_MANIFEST_DIR"))).expect(name)
+    std::fs::read_to_string(format!("{}/manifests/base/{name}", env!("CARGO_MANIFEST_DIR"))).expect(name)
 }
 
 #[test]
@@ -191,4 +195,176 @@ fn service_configmap_and_rbac() {
         binding.subjects.as_ref().map(|s| s[0].name.as_str()),
         Some("coredns")
     );
+}
+
+/// `kubectl kustomize DIR`'s objects, by `kind/name`, each document as YAML. `None` where
+/// kubectl is not installed, unless CLUSTERDNS_REQUIRE_KUBECTL (.ci/run sets it where kubectl
+/// is: no registry this project reaches ships a kubectl with kustomize 4+).
+fn kustomize(dir: &str) -> Option<BTreeMap<String, String>> {
+    let path = format!("{}/manifests/{dir}", env!("CARGO_MANIFEST_DIR"));
+    let out = match Command::new("kubectl").args(["kustomize", &path]).output() {
+        Ok(out) => out,
+        Err(e) => {
+            assert!(
+                std::env::var_os("CLUSTERDNS_REQUIRE_KUBECTL").is_none(),
+                "kubectl is needed: {e}"
+            );
+            eprintln!("skipping: no kubectl ({e})");
+            return None;
+        }
+    };
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "kubectl kustomize {dir}: {stderr}");
+    // No deprecated field warnings: the overlays use today's kustomization syntax.
+    assert!(!stderr.contains("eprecated"), "{stderr}");
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    let mut objects = BTreeMap::new();
+    for doc in text.split("\n---\n") {
+        let head: serde_json::Value = serde_saphyr::from_str(doc).expect("a YAML object");
+        let key = format!(
+            "{}/{}",
+            head["kind"].as_str().expect("kind"),
+            head["metadata"]["name"].as_str().expect("name")
+        );
+        assert!(
+            objects.insert(key.clone(), doc.to_string()).is_none(),
+            "{key} twice"
+        );
+    }
+    Some(objects)
+}
+
+/// The base's objects, which every overlay keeps.
+const BASE: [&str; 6] = [
+    "ClusterRole/system:coredns",
+    "ClusterRoleBinding/system:coredns",
+    "ConfigMap/coredns",
+    "Deployment/coredns",
+    "Service/kube-dns",
+    "ServiceAccount/coredns",
+];
+
+fn keys(objects: &BTreeMap<String, String>) -> Vec<&str> {
+    objects.keys().map(String::as_str).collect()
+}
+
+#[test]
+fn kustomize_renders_the_base_and_every_overlay() {
+    let Some(base) = kustomize("base") else { return };
+    assert_eq!(keys(&base), BASE);
+    let deployment: Deployment = serde_saphyr::from_str(&base["Deployment/coredns"]).expect("deployment");
+    let image = deployment
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.spec.as_ref())
+        .expect("pod")
+        .containers[0]
+        .image
+        .clone();
+
+    // NodeLocal DNSCache: node-cache's objects beside the base, with our image.
+    let Some(nodelocal) = kustomize("overlays/nodelocaldns") else {
+        return;
+    };
+    let mut want: Vec<&str> = BASE.to_vec();
+    want.extend([
+        "ConfigMap/node-local-dns",
+        "DaemonSet/node-local-dns",
+        "Service/kube-dns-upstream",
+        "Service/node-local-dns",
+        "ServiceAccount/node-local-dns",
+    ]);
+    want.sort();
+    assert_eq!(keys(&nodelocal), want);
+    let ds: DaemonSet = serde_saphyr::from_str(&nodelocal["DaemonSet/node-local-dns"]).expect("daemonset");
+    let pod = ds.spec.and_then(|s| s.template.spec).expect("pod");
+    assert_eq!(
+        (pod.host_network, pod.dns_policy.as_deref()),
+        (Some(true), Some("Default"))
+    );
+    assert_eq!(pod.priority_class_name.as_deref(), Some("system-node-critical"));
+    let c = &pod.containers[0];
+    assert_eq!(c.image, image, "the same image in both roles");
+    assert_eq!(
+        c.args.as_deref().expect("args").join(" "),
+        "-localip __PILLAR__LOCAL__DNS__,__PILLAR__DNS__SERVER__ -conf /etc/Corefile -upstreamsvc kube-dns-upstream -pidfile /tmp/node-cache.pid"
+    );
+    let caps = c
+        .security_context
+        .as_ref()
+        .and_then(|s| s.capabilities.as_ref())
+        .expect("capabilities");
+    assert_eq!(caps.add.as_deref(), Some(&["NET_ADMIN".to_string()][..]));
+    let upstream: Service = serde_saphyr::from_str(&nodelocal["Service/kube-dns-upstream"]).expect("service");
+    let selector = upstream.spec.and_then(|s| s.selector).expect("selector");
+    assert_eq!(selector.get("k8s-app").map(String::as_str), Some("kube-dns"));
+    let metrics: Service = serde_saphyr::from_str(&nodelocal["Service/node-local-dns"]).expect("service");
+    assert_eq!(metrics.spec.and_then(|s| s.cluster_ip).as_deref(), Some("None"));
+
+    // The autoscaler: cluster-proportional-autoscaler aimed at the coredns Deployment.
+    let Some(autoscaler) = kustomize("overlays/autoscaler") else {
+        return;
+    };
+    let mut want: Vec<&str> = BASE.to_vec();
+    want.extend([
+        "ClusterRole/system:kube-dns-autoscaler",
+        "ClusterRoleBinding/system:kube-dns-autoscaler",
+        "ConfigMap/kube-dns-autoscaler",
+        "Deployment/kube-dns-autoscaler",
+        "ServiceAccount/kube-dns-autoscaler",
+    ]);
+    want.sort();
+    assert_eq!(keys(&autoscaler), want);
+    let cpa: Deployment =
+        serde_saphyr::from_str(&autoscaler["Deployment/kube-dns-autoscaler"]).expect("deployment");
+    let command = cpa.spec.and_then(|s| s.template.spec).expect("pod").containers[0]
+        .command
+        .clone()
+        .expect("command");
+    assert!(
+        command.contains(&"--target=deployment/coredns".to_string()),
+        "{command:?}"
+    );
+    assert!(
+        command.contains(&"--configmap=kube-dns-autoscaler".to_string()),
+        "{command:?}"
+    );
+    let params: ConfigMap = serde_saphyr::from_str(&autoscaler["ConfigMap/kube-dns-autoscaler"]).expect("cm");
+    let linear: serde_json::Value =
+        serde_json::from_str(&params.data.expect("data")["linear"]).expect("linear params are JSON");
+    assert_eq!(linear["nodesPerReplica"], 16);
+    assert_eq!(linear["preventSinglePointFailure"], true);
+    let role: ClusterRole =
+        serde_saphyr::from_str(&autoscaler["ClusterRole/system:kube-dns-autoscaler"]).expect("role");
+    assert!(role.rules.expect("rules").iter().any(|r| {
+        r.api_groups.iter().flatten().any(|g| g == "apps")
+            && r.resources.iter().flatten().any(|x| x == "deployments/scale")
+            && r.verbs.iter().any(|v| v == "update")
+    }));
+
+    // Availability: a disruption budget and spread constraints patched into the Deployment.
+    let Some(ha) = kustomize("overlays/ha") else {
+        return;
+    };
+    let mut want: Vec<&str> = BASE.to_vec();
+    want.push("PodDisruptionBudget/coredns");
+    want.sort();
+    assert_eq!(keys(&ha), want);
+    let pdb: PodDisruptionBudget = serde_saphyr::from_str(&ha["PodDisruptionBudget/coredns"]).expect("pdb");
+    let spec = pdb.spec.expect("spec");
+    assert!(spec.max_unavailable.is_some());
+    let labels = spec.selector.and_then(|s| s.match_labels).expect("selector");
+    assert_eq!(labels.get("k8s-app").map(String::as_str), Some("kube-dns"));
+    let spread: Deployment = serde_saphyr::from_str(&ha["Deployment/coredns"]).expect("deployment");
+    let pod = spread.spec.and_then(|s| s.template.spec).expect("pod");
+    let keys: Vec<String> = pod
+        .topology_spread_constraints
+        .expect("spread")
+        .into_iter()
+        .map(|t| t.topology_key)
+        .collect();
+    assert_eq!(keys, ["topology.kubernetes.io/zone", "kubernetes.io/hostname"]);
+    // The patch keeps the rest of the base Deployment.
+    assert_eq!(pod.containers[0].image, image);
+    assert!(pod.affinity.is_some());
 }

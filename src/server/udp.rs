@@ -7,7 +7,8 @@
 //! `sendto`; only a query that must wait (forward, a sub-lookup) moves to the runtime.
 
 use std::io;
-use std::net::{Shutdown, SocketAddr, UdpSocket};
+use std::net::{Shutdown, SocketAddr, SocketAddrV4, SocketAddrV6, UdpSocket};
+use std::os::fd::AsRawFd;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use std::time::Duration;
 use clusterdns_plugin::{Transport, clog, metrics};
 use hickory_server::net::xfer::Protocol;
 use hickory_server::server::Request as WireRequest;
+use nix::sys::socket::{SockaddrStorage, recvfrom};
 use tokio::runtime::Handle;
 
 use super::dispatch::{Dispatcher, Incoming};
@@ -97,13 +99,27 @@ impl Reader {
         let _runtime = self.runtime.enter();
         let mut buf = vec![0u8; MAX_DATAGRAM];
         loop {
-            let received = self.socket.recv_from(&mut buf);
+            // nix's recvfrom rather than std's: std asserts that an IPv4 source address is
+            // complete and panics the reader when the kernel returns a short one (seen when the
+            // socket was shut down to wake its readers, after `loop`'s probe); here such a
+            // datagram has no source and is skipped.
+            let received = recvfrom::<SockaddrStorage>(self.socket.as_raw_fd(), &mut buf);
             if self.stopping.load(Ordering::Acquire) {
                 return;
             }
             match received {
-                Ok((len, src)) => self.answer(&buf[..len], src),
-                Err(e) if is_transient(&e) => {}
+                Ok((len, Some(src))) => {
+                    let src = if let Some(v4) = src.as_sockaddr_in() {
+                        SocketAddr::from(SocketAddrV4::from(*v4))
+                    } else if let Some(v6) = src.as_sockaddr_in6() {
+                        SocketAddr::from(SocketAddrV6::from(*v6))
+                    } else {
+                        continue;
+                    };
+                    self.answer(&buf[..len], src);
+                }
+                Ok((_, None)) => {}
+                Err(e) if is_transient(&io::Error::from(e)) => {}
                 Err(e) => {
                     clog::warning(None, format_args!("reading UDP: {e}"));
                     std::thread::sleep(ERROR_PAUSE);

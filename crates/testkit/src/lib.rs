@@ -46,9 +46,30 @@ impl Server {
     pub fn start(bin: &str, corefile: &str, ready_port: u16) -> Server {
         let dir = TempDir::new("server");
         let path = dir.write("Corefile", corefile);
+        let args = vec!["-conf".to_string(), path.display().to_string()];
+        Server::spawn(
+            bin,
+            &args,
+            &[],
+            dir,
+            path,
+            SocketAddr::from(([127, 0, 0, 1], ready_port)),
+        )
+    }
+
+    /// Starts `bin ARGS` with extra environment variables, its files in `dir` (`corefile` is
+    /// the one it serves), then waits until `ready` accepts TCP connections.
+    pub fn spawn(
+        bin: &str,
+        args: &[String],
+        env: &[(&str, &str)],
+        dir: TempDir,
+        corefile: PathBuf,
+        ready: SocketAddr,
+    ) -> Server {
         let mut child = Command::new(bin)
-            .arg("-conf")
-            .arg(&path)
+            .args(args)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -71,11 +92,11 @@ impl Server {
         let mut server = Server {
             child,
             dir,
-            corefile: path,
+            corefile,
             lines,
         };
         let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", ready_port)).is_err() {
+        while TcpStream::connect(ready).is_err() {
             if let Ok(Some(status)) = server.child.try_wait() {
                 panic!("clusterdns exited with {status}: {:?}", server.output());
             }
@@ -271,7 +292,12 @@ pub fn tcp(server: SocketAddr, messages: &[Message]) -> Vec<Message> {
 
 /// `GET path` over HTTP/1.0: the status code and the body.
 pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    http_get_at(SocketAddr::from(([127, 0, 0, 1], port)), path)
+}
+
+/// [`http_get`] at any address.
+pub fn http_get_at(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect(addr).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
     write!(stream, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
     let mut text = String::new();

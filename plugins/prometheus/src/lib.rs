@@ -4,5 +4,5 @@ mod prometheus;
 mod setup;
 mod web_config;
 
-pub use prometheus::{Endpoint, Metrics};
+pub use prometheus::{Endpoint, Metrics, exposition};
 pub use setup::{parse, setup};

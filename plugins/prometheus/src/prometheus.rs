@@ -54,6 +54,34 @@ impl Handler for Metrics {
     }
 }
 
+/// `/metrics` in Prometheus's text format, every family of the process's registry (what Go's
+/// `promhttp.Handler()` serves); anything else is Go's 404.
+pub fn exposition() -> Route {
+    Arc::new(|path| {
+        if path != "/metrics" {
+            return (
+                StatusCode::NOT_FOUND,
+                clusterdns_plugin::http::TEXT,
+                "404 page not found\n".into(),
+            );
+        }
+        let mut body = Vec::new();
+        let encoder = TextEncoder::new();
+        if let Err(e) = encoder.encode(&prometheus::gather(), &mut body) {
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                clusterdns_plugin::http::TEXT,
+                e.to_string(),
+            );
+        }
+        (
+            StatusCode::OK,
+            prometheus::TEXT_FORMAT,
+            String::from_utf8_lossy(&body).into_owned(),
+        )
+    })
+}
+
 /// `/metrics` on one address, in Prometheus's text format, over TLS if its web config says.
 pub struct Endpoint {
     addr: String,
@@ -73,29 +101,7 @@ impl Service for Endpoint {
     }
 
     async fn start(self: Arc<Self>, ctx: ServiceContext) -> Result<(), String> {
-        let route: Route = Arc::new(|path| {
-            if path != "/metrics" {
-                return (
-                    StatusCode::NOT_FOUND,
-                    clusterdns_plugin::http::TEXT,
-                    "404 page not found\n".into(),
-                );
-            }
-            let mut body = Vec::new();
-            let encoder = TextEncoder::new();
-            if let Err(e) = encoder.encode(&prometheus::gather(), &mut body) {
-                return (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    clusterdns_plugin::http::TEXT,
-                    e.to_string(),
-                );
-            }
-            (
-                StatusCode::OK,
-                prometheus::TEXT_FORMAT,
-                String::from_utf8_lossy(&body).into_owned(),
-            )
-        });
+        let route = exposition();
         serve_with(&self.addr, route, self.access.clone(), ctx.phase).await?;
         Ok(())
     }

@@ -416,10 +416,10 @@ mod tests {
         );
         // Append leaves an existing option alone; replace changes it.
         assert!(
-            !rule("local append 0xffee 0x02")
+            rule("local append 0xffee 0x02")
                 .expect("rule")
                 .apply(&mut req)
-                .is_some()
+                .is_none()
         );
         assert!(
             rule("local replace 0xffee 0x03")
@@ -433,10 +433,10 @@ mod tests {
         );
         // Replace does nothing when the option is missing.
         assert!(
-            !rule("local replace 0x1 0x03")
+            rule("local replace 0x1 0x03")
                 .expect("rule")
                 .apply(&mut req)
-                .is_some()
+                .is_none()
         );
         // Variables: the client is 10.0.0.99:40000 in testkit's requests.
         assert!(

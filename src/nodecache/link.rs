@@ -1,0 +1,98 @@
+//! The link holding node-cache's local IPs (kubernetes/dns pkg/netif): a dummy link, never set
+//! up, each IP on it as a host address; an existing link of the name is reused, whatever its
+//! kind. Through rtnetlink, as node-cache uses netlink.
+
+use std::net::IpAddr;
+
+use futures::TryStreamExt;
+use rtnetlink::{Handle, LinkDummy};
+
+/// A netlink failure, with what was being done.
+#[derive(Debug, thiserror::Error)]
+#[error("{doing}: {source}")]
+pub struct LinkError {
+    doing: String,
+    #[source]
+    source: rtnetlink::Error,
+}
+
+fn failed(doing: impl Into<String>) -> impl FnOnce(rtnetlink::Error) -> LinkError {
+    let doing = doing.into();
+    move |source| LinkError { doing, source }
+}
+
+/// Creates, checks and removes the link over one netlink connection.
+pub struct LinkManager {
+    handle: Handle,
+    ips: Vec<IpAddr>,
+}
+
+impl LinkManager {
+    /// Opens a netlink connection, served by a task on the current runtime.
+    pub fn new(ips: Vec<IpAddr>) -> std::io::Result<Self> {
+        let (connection, handle, _) = rtnetlink::new_connection()?;
+        tokio::spawn(connection);
+        Ok(Self { handle, ips })
+    }
+
+    /// The index of the link called `name`, if there is one.
+    async fn index_of(&self, name: &str) -> Result<Option<u32>, LinkError> {
+        let mut links = self.handle.link().get().match_name(name.to_string()).execute();
+        match links.try_next().await {
+            Ok(link) => Ok(link.map(|l| l.header.index)),
+            // ENODEV: no such link.
+            Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -19 => Ok(None),
+            Err(e) => Err(failed(format!("looking up link {name}"))(e)),
+        }
+    }
+
+    async fn add_addresses(&self, index: u32) -> Result<(), LinkError> {
+        for ip in &self.ips {
+            let prefix = if ip.is_ipv4() { 32 } else { 128 };
+            self.handle
+                .address()
+                .add(index, *ip, prefix)
+                .replace()
+                .execute()
+                .await
+                .map_err(failed(format!("adding {ip}/{prefix}")))?;
+        }
+        Ok(())
+    }
+
+    /// node-cache's `EnsureDummyDevice`: an existing link gets each address (again; errors
+    /// ignored, as there) and `Ok(true)`; otherwise a dummy link is made with the addresses
+    /// (`Ok(false)`).
+    pub async fn ensure(&self, name: &str) -> Result<bool, LinkError> {
+        if let Some(index) = self.index_of(name).await? {
+            let _ = self.add_addresses(index).await;
+            return Ok(true);
+        }
+        self.handle
+            .link()
+            .add(LinkDummy::new(name).build())
+            .execute()
+            .await
+            .map_err(failed(format!("adding dummy link {name}")))?;
+        let index = self
+            .index_of(name)
+            .await?
+            .ok_or_else(|| failed(format!("finding new link {name}"))(rtnetlink::Error::RequestFailed))?;
+        self.add_addresses(index).await?;
+        Ok(false)
+    }
+
+    /// Deletes the link called `name` (with its addresses).
+    pub async fn remove(&self, name: &str) -> Result<(), LinkError> {
+        let index = self
+            .index_of(name)
+            .await?
+            .ok_or_else(|| failed(format!("finding link {name}"))(rtnetlink::Error::RequestFailed))?;
+        self.handle
+            .link()
+            .del(index)
+            .execute()
+            .await
+            .map_err(failed(format!("deleting link {name}")))
+    }
+}
