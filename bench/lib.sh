@@ -43,11 +43,11 @@ ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
 rss_mb() { awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
 wait_udp() { for _ in $(seq 200); do dig +time=1 +tries=1 @127.0.0.1 -p "$1" "$2" >/dev/null 2>&1 && return 0; sleep 0.05; done; return 1; }
 
-# fixed PID PORT FILE QPS -> "completed lost cpu_us_per_query"
+# fixed PID PORT FILE QPS -> "completed lost cpu_us_per_query" (asking $SERVER, 127.0.0.1 unless set)
 fixed() {
     local t0 t1 out completed lost
     t0=$(ticks "$1")
-    out=$(taskset -c 1 dnsperf -s 127.0.0.1 -p "$2" -d "$3" -l "$DUR" -Q "$4" -c 20 2>&1)
+    out=$(taskset -c 1 dnsperf -s "${SERVER:-127.0.0.1}" -p "$2" -d "$3" -l "$DUR" -Q "$4" -c 20 2>&1)
     t1=$(ticks "$1")
     completed=$(echo "$out" | awk '/Queries completed/ {print $3}')
     lost=$(echo "$out" | awk '/Queries lost/ {print $3}')

@@ -82,6 +82,8 @@ fn serve() -> ExitCode {
                 }
             }
         };
+    // Before any thread starts: capabilities are per thread.
+    clusterdns::capabilities::raise(node_cache.is_some());
     let runtime = match runtime() {
         Ok(runtime) => runtime,
         Err(e) => {

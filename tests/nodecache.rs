@@ -161,6 +161,23 @@ fn start(dir: &Path, args: &[String], extra: &[&str]) -> Server {
     )
 }
 
+/// node-cache's role on `localip` with the template `base`, writing `corefile`, its metrics on
+/// 127.0.0.1:9353, then `extra`.
+fn role_args(localip: &str, corefile: &Path, base: &Path, extra: &[&str]) -> Vec<String> {
+    let (corefile, base) = (corefile.display().to_string(), base.display().to_string());
+    let head = [
+        "-localip",
+        localip,
+        "-conf",
+        &corefile,
+        "-basecorefile",
+        &base,
+        "-metrics-listen-address",
+        "127.0.0.1:9353",
+    ];
+    head.iter().chain(extra).map(|s| s.to_string()).collect()
+}
+
 #[test]
 fn nodelocaldns_manifest_runs_as_designed() {
     in_namespace("nodelocaldns_manifest_runs_as_designed", || {
@@ -394,25 +411,20 @@ fn nodecache_counts_setup_errors() {
             r#"{"acme.local": ["ns.acme.local"]}"#,
         );
         let corefile = dir.0.join("Corefile");
-        let args: Vec<String> = [
-            "-localip",
+        let kube_dns = dir.0.join("kube-dns").display().to_string();
+        let args = role_args(
             "127.0.0.5",
-            "-conf",
-            &corefile.display().to_string(),
-            "-basecorefile",
-            &base.display().to_string(),
-            "-kubednscm",
-            &dir.0.join("kube-dns").display().to_string(),
+            &corefile,
+            &base,
             // Longer than a link name may be: the link cannot be made.
-            "-interfacename",
-            "nodelocaldns-far-too-long",
-            "-setupiptables=false",
-            "-metrics-listen-address",
-            "127.0.0.1:9353",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+            &[
+                "-kubednscm",
+                &kube_dns,
+                "-interfacename",
+                "nodelocaldns-far-too-long",
+                "-setupiptables=false",
+            ],
+        );
         let server = Server::spawn(
             BIN,
             &args,
@@ -476,4 +488,139 @@ fn nodecache_flags_fail_as_node_cache_does() {
         .output()
         .expect("run");
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// The capabilities the image's Dockerfile gives the binary: file-permitted only.
+const IMAGE_CAPS: &str = "cap_net_bind_service,cap_net_admin,cap_net_raw,cap_dac_override+p";
+
+/// A copy of the binary with the image's file capabilities, runnable by the image's user.
+fn image_binary(dir: &TempDir) -> String {
+    let copy = dir.0.join("coredns");
+    std::fs::copy(BIN, &copy).expect("copy");
+    sh(&format!(
+        "chmod 0777 {} && setcap {IMAGE_CAPS} {}",
+        dir.0.display(),
+        copy.display()
+    ));
+    copy.display().to_string()
+}
+
+#[test]
+fn nodecache_runs_as_the_images_user() {
+    in_namespace("nodecache_runs_as_the_images_user", || {
+        sh("ip link set lo up");
+        if !dummy_links_work() {
+            sh("ip link add nodelocaldns type bridge");
+        }
+        let dir = TempDir::new("nodecache-nonroot");
+        let coredns = image_binary(&dir);
+        let base = dir.write(
+            "Corefile.base",
+            &format!(
+                ".:53 {{\n    bind __PILLAR__LOCAL__DNS__\n    whoami\n    health {LOCAL_DNS}:8080\n}}\n"
+            ),
+        );
+        let corefile = dir.0.join("Corefile");
+        // As the node-local-dns DaemonSet runs the image: its user (65532), the container's
+        // capabilities with NET_ADMIN added, nothing inherited.
+        let setpriv = [
+            "--reuid=65532",
+            "--regid=65532",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ];
+        let args: Vec<String> = setpriv
+            .iter()
+            .map(|s| s.to_string())
+            .chain([coredns.clone()])
+            .chain(role_args(LOCAL_DNS, &corefile, &base, &[]))
+            .collect();
+        let mut server = Server::spawn(
+            "setpriv",
+            &args,
+            &[],
+            TempDir::new("nodecache-nonroot-run"),
+            corefile.clone(),
+            SocketAddr::from(([169, 254, 20, 10], 53)),
+        );
+        let m = ask(LOCAL_DNS, "whoami.example.", false);
+        assert!(!m.additionals.is_empty(), "{m:?}");
+        assert!(sh("ip -o addr show dev nodelocaldns").contains(LOCAL_DNS));
+        // iptables, run as the same user, got NET_ADMIN from the server.
+        wait_until("the 12 rules", Duration::from_secs(10), || {
+            node_cache_rules().len() == 12
+        });
+        server.signal("TERM");
+        assert_eq!(
+            server.wait_exit(Duration::from_secs(15)),
+            Some(0),
+            "{:?}",
+            server.output()
+        );
+        assert_eq!(node_cache_rules(), Vec::<String>::new(), "{:?}", server.output());
+        assert!(!link_exists());
+
+        // As the coredns Deployment runs it: every capability dropped but NET_BIND_SERVICE. A
+        // file effective bit would make this exec fail (the file asks for more than the
+        // bounding set holds); permitted-only, the server raises what it got and binds :53.
+        let plain = dir.write("Corefile.plain", ".:53 {\n    bind 127.0.0.5\n    whoami\n}\n");
+        let args: Vec<String> = setpriv
+            .iter()
+            .chain(&[
+                "--bounding-set=-all,+net_bind_service",
+                &coredns,
+                "-conf",
+                &plain.display().to_string(),
+            ])
+            .map(|s| s.to_string())
+            .collect();
+        let server = Server::spawn(
+            "setpriv",
+            &args,
+            &[],
+            TempDir::new("deployment-nonroot-run"),
+            plain,
+            SocketAddr::from(([127, 0, 0, 5], 53)),
+        );
+        let m = ask("127.0.0.5", "whoami.example.", false);
+        assert!(!m.additionals.is_empty(), "{:?}", server.output());
+    });
+}
+
+#[test]
+fn nodecache_ipv6_uses_ip6tables() {
+    in_namespace("nodecache_ipv6_uses_ip6tables", || {
+        sh("ip link set lo up");
+        // A link that does neighbour discovery, left in place: node-cache's addresses go on it
+        // without duplicate address detection, so they can be bound while it is down.
+        sh("ip link add nodelocaldns type bridge");
+        let dir = TempDir::new("nodecache-v6");
+        let base = dir.write(
+            "Corefile.base",
+            ".:53 {\n    bind __PILLAR__LOCAL__DNS__\n    whoami\n}\n",
+        );
+        let corefile = dir.0.join("Corefile");
+        let args = role_args("fd00::10,fd00::53", &corefile, &base, &[]);
+        let ready: SocketAddr = "[fd00::53]:53".parse().expect("addr");
+        let mut server = Server::spawn(BIN, &args, &[], TempDir::new("nodecache-v6-run"), corefile, ready);
+        let reply = tcp(ready, &[query("whoami.example.", RecordType::A, None)]);
+        assert!(!reply[0].additionals.is_empty(), "{reply:?}");
+        let v6_rules = || {
+            sh("ip6tables-save")
+                .lines()
+                .filter(|l| l.contains("NodeLocal DNS Cache"))
+                .count()
+        };
+        wait_until("24 ip6tables rules", Duration::from_secs(10), || v6_rules() == 24);
+        assert_eq!(node_cache_rules(), Vec::<String>::new(), "nothing in iptables");
+        server.signal("TERM");
+        assert_eq!(
+            server.wait_exit(Duration::from_secs(15)),
+            Some(0),
+            "{:?}",
+            server.output()
+        );
+        assert_eq!(v6_rules(), 0);
+        assert!(!link_exists());
+    });
 }

@@ -125,18 +125,43 @@ const RUN_TIMEOUT: Duration = Duration::from_secs(30);
 /// The `iptables` (IPv4) or `ip6tables` (IPv6) binary, run as Kubernetes' util/iptables runs
 /// it: `iptables -w 5 -C CHAIN -t TABLE ARGS...`.
 pub struct Iptables {
-    binary: &'static str,
+    binary: String,
 }
 
 impl Iptables {
-    pub fn new(ipv6: bool) -> Self {
-        Self {
-            binary: if ipv6 { "ip6tables" } else { "iptables" },
-        }
+    /// The binary for the host's rules. Where both the legacy and the nftables variants are
+    /// installed (the image has both), the one holding more rules now (kube-proxy's, the
+    /// kubelet's), as node-cache's image picks through Kubernetes' iptables-wrapper; nftables
+    /// on a tie. Otherwise plain `iptables`.
+    pub async fn for_host(ipv6: bool) -> Self {
+        let family = if ipv6 { "ip6tables" } else { "iptables" };
+        let count = |variant: &'static str| async move {
+            let save = format!("{family}-{variant}-save");
+            let run = tokio::process::Command::new(&save)
+                .stdin(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .kill_on_drop(true)
+                .output();
+            match tokio::time::timeout(RUN_TIMEOUT, run).await {
+                Ok(Ok(out)) if out.status.success() => Some(
+                    String::from_utf8_lossy(&out.stdout)
+                        .lines()
+                        .filter(|l| l.starts_with("-A"))
+                        .count(),
+                ),
+                _ => None,
+            }
+        };
+        let binary = match (count("legacy").await, count("nft").await) {
+            (Some(legacy), Some(nft)) if legacy > nft => format!("{family}-legacy"),
+            (Some(_), Some(_)) => format!("{family}-nft"),
+            _ => family.to_string(),
+        };
+        Self { binary }
     }
 
     async fn run(&self, op: &str, rule: &Rule) -> Result<std::process::Output, IptablesError> {
-        let mut cmd = tokio::process::Command::new(self.binary);
+        let mut cmd = tokio::process::Command::new(&self.binary);
         cmd.args(["-w", "5", op, rule.chain, "-t", rule.table])
             .args(&rule.args)
             .stdin(std::process::Stdio::null())

@@ -5,6 +5,7 @@
 use std::net::IpAddr;
 
 use futures::TryStreamExt;
+use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags};
 use rtnetlink::{Handle, LinkDummy};
 
 /// A netlink failure, with what was being done.
@@ -49,10 +50,17 @@ impl LinkManager {
     async fn add_addresses(&self, index: u32) -> Result<(), LinkError> {
         for ip in &self.ips {
             let prefix = if ip.is_ipv4() { 32 } else { 128 };
-            self.handle
-                .address()
-                .add(index, *ip, prefix)
-                .replace()
+            let mut request = self.handle.address().add(index, *ip, prefix).replace();
+            if ip.is_ipv6() {
+                // No duplicate address detection, as on a dummy link (NOARP): on a reused link
+                // that does neighbour discovery, the address would stay tentative while the
+                // link is down, and binding it would fail.
+                request
+                    .message_mut()
+                    .attributes
+                    .push(AddressAttribute::Flags(AddressFlags::Nodad));
+            }
+            request
                 .execute()
                 .await
                 .map_err(failed(format!("adding {ip}/{prefix}")))?;

@@ -328,13 +328,15 @@ impl NodeCache {
         } else {
             None
         };
-        let iptables = params.setup_iptables.then(|| {
+        let iptables = if params.setup_iptables {
             let ipv6 = params.local_ips.first().is_some_and(IpAddr::is_ipv6);
-            (
-                Iptables::new(ipv6),
+            Some((
+                Iptables::for_host(ipv6).await,
                 iptables::rules(&params.local_ips, params.port, params.health_port),
-            )
-        });
+            ))
+        } else {
+            None
+        };
         let network = Arc::new(Network {
             interface_name: params.interface_name.clone(),
             link,
