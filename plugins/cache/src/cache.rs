@@ -258,7 +258,10 @@ impl Inner {
     }
 
     fn insert(&self, key: Key, req: &Request, m: &Message, kind: ReplyType, duration: Duration) {
-        let item = Arc::new(Item::new(m, duration, Instant::now()));
+        let Some(item) = Item::new(m, duration, Instant::now()) else {
+            return;
+        };
+        let item = Arc::new(item);
         let disabled = |b: &crate::setup::Bounds| b.disabled.matches(req.qname()).is_some();
         match kind {
             ReplyType::NoError | ReplyType::Delegation if !disabled(&self.config.success) => {
