@@ -5,14 +5,15 @@
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY . .
-# The dist profile (fat LTO), jemalloc (a feature) and .cargo/config.toml (jemalloc's options)
-# come with the source; the image also drops symbols (11.3 MB -> ~9 MB).
+# bench/dist.sh builds what the benchmarks measure: the dist profile (fat LTO), jemalloc (a
+# feature, its options in .cargo/config.toml), glibc linked statically; the image also drops
+# symbols.
 ENV CARGO_PROFILE_DIST_STRIP=true
-RUN cargo build --profile dist --features jemalloc --locked --bin clusterdns
+RUN cp "$(bash bench/dist.sh)" /clusterdns
 
 FROM debian:bookworm-slim AS caps
 RUN apt-get update && apt-get install -y --no-install-recommends libcap2-bin && rm -rf /var/lib/apt/lists/*
-COPY --from=build /src/target/dist/clusterdns /coredns
+COPY --from=build /clusterdns /coredns
 # File-permitted only, raised by the binary at start (src/capabilities.rs): with the effective
 # bit, exec would fail wherever one of them is outside the container's bounding set, as in the
 # coredns Deployment, which keeps only NET_BIND_SERVICE.

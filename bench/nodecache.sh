@@ -3,7 +3,8 @@
 # DaemonSet args, in a network namespace of its own (root), its cache filled with N names
 # (half cluster names, forwarded over TCP, half external ones), then asked for them again.
 #   N=10000 DUR=10 ROUNDS=3 bash bench/nodecache.sh
-# Prints RSS before and after the fill and CPU per cached answer; see bench/README.md.
+# Prints RSS before and after the fill and CPU per cached answer; see bench/README.md. On
+# stderr: the anonymous and file-backed parts of RSS, and with SMAPS=1 RSS per mapping.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-10000}
@@ -16,11 +17,11 @@ if [ -z "${CLUSTERDNS_BENCH_NETNS:-}" ]; then
     if [ ${#need[@]} -gt 0 ]; then
         apt-get update -qq && apt-get install -y -qq dnsperf bind9-dnsutils iptables >/dev/null
     fi
-    cargo build --profile dist --features jemalloc --quiet --bin clusterdns
-    CLUSTERDNS_BENCH_NETNS=1 exec unshare --net --mount -- bash "$0"
+    BIN=${BIN:-$(bash bench/dist.sh)}
+    BIN=$BIN CLUSTERDNS_BENCH_NETNS=1 exec unshare --net --mount -- bash "$0"
 fi
 
-BIN=target/dist/clusterdns
+# BIN: the binary measured (bench/dist.sh's, the image's, unless given).
 source bench/lib.sh
 LOCAL=169.254.20.10
 DNS_SERVER=10.96.0.10
@@ -80,6 +81,7 @@ done >"$WORK/names"
 taskset -c 1 dnsperf -s "$LOCAL" -d "$WORK/names" -n 1 -Q 5000 -c 20 >"$WORK/fill" 2>&1
 filled=$(rss_mb "$PID")
 grep -E "RssAnon|RssFile" /proc/$PID/status >&2
+[ -n "${SMAPS:-}" ] && awk '/^[0-9a-f]+-/ {m=$NF} /^Rss:/ {r[m]+=$2} END {for (k in r) if (r[k] > 100) print r[k], k}' /proc/$PID/smaps | sort -rn >&2
 entries=$(curl -s 127.0.0.1:9253/metrics | awk '/^coredns_cache_entries\{.*type="success"/ {n += $2} END {print n + 0}')
 
 us=()

@@ -16,9 +16,8 @@ for tool in dnsperf knotd unbound; do command -v "$tool" >/dev/null || need+=("$
 if [ ${#need[@]} -gt 0 ]; then
     apt-get update -qq && apt-get install -y -qq dnsperf knot unbound >/dev/null
 fi
-cargo build --profile dist --features jemalloc --quiet --bin clusterdns
+BIN=$(bash bench/dist.sh)
 cargo build --release --quiet -p testkit --bin k8s-fixture
-BIN=target/dist/clusterdns
 
 source bench/lib.sh
 

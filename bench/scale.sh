@@ -21,10 +21,14 @@ PODS=${PODS:-150000}
 
 command -v dnsperf >/dev/null && command -v dig >/dev/null ||
     { apt-get update -qq && apt-get install -y -qq dnsperf bind9-dnsutils >/dev/null; }
-PROFILE=${PROFILE:-dist} # the shipped build; PROFILE=release builds in a fraction of the time
-cargo build --profile "$PROFILE" --features jemalloc --quiet --bin clusterdns
+# The shipped build; PROFILE=release builds in a fraction of the time.
+if [ "${PROFILE:-dist}" = dist ]; then
+    BIN=$(bash bench/dist.sh)
+else
+    cargo build --profile "$PROFILE" --features jemalloc --quiet --bin clusterdns
+    BIN=target/$PROFILE/clusterdns
+fi
 cargo build --release --quiet -p testkit --bin k8s-fixture
-BIN=target/$PROFILE/clusterdns
 
 source bench/lib.sh
 

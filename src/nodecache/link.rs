@@ -10,32 +10,62 @@ use rtnetlink::{Handle, LinkDummy};
 
 /// A netlink failure, with what was being done.
 #[derive(Debug, thiserror::Error)]
-#[error("{doing}: {source}")]
-pub struct LinkError {
-    doing: String,
-    #[source]
-    source: rtnetlink::Error,
+pub enum LinkError {
+    #[error("opening a netlink socket: {0}")]
+    Connect(#[from] std::io::Error),
+    #[error("{doing}: {source}")]
+    Netlink {
+        doing: String,
+        #[source]
+        source: rtnetlink::Error,
+    },
 }
 
 fn failed(doing: impl Into<String>) -> impl FnOnce(rtnetlink::Error) -> LinkError {
     let doing = doing.into();
-    move |source| LinkError { doing, source }
+    move |source| LinkError::Netlink { doing, source }
 }
 
-/// Creates, checks and removes the link over one netlink connection.
+/// Creates, checks and removes the link.
 pub struct LinkManager {
+    ips: Vec<IpAddr>,
+}
+
+/// A netlink connection for one check, served by a task on the current runtime; it ends when
+/// its handle is dropped, so its buffers are not held between checks (once a minute).
+struct Session {
     handle: Handle,
     ips: Vec<IpAddr>,
 }
 
 impl LinkManager {
-    /// Opens a netlink connection, served by a task on the current runtime.
-    pub fn new(ips: Vec<IpAddr>) -> std::io::Result<Self> {
-        let (connection, handle, _) = rtnetlink::new_connection()?;
-        tokio::spawn(connection);
-        Ok(Self { handle, ips })
+    pub fn new(ips: Vec<IpAddr>) -> Self {
+        Self { ips }
     }
 
+    fn session(&self) -> Result<Session, LinkError> {
+        let (connection, handle, _) = rtnetlink::new_connection()?;
+        tokio::spawn(connection);
+        Ok(Session {
+            handle,
+            ips: self.ips.clone(),
+        })
+    }
+
+    /// node-cache's `EnsureDummyDevice`: an existing link gets each address (again; errors
+    /// ignored, as there) and `Ok(true)`; otherwise a dummy link is made with the addresses
+    /// (`Ok(false)`).
+    pub async fn ensure(&self, name: &str) -> Result<bool, LinkError> {
+        self.session()?.ensure(name).await
+    }
+
+    /// Deletes the link called `name` (with its addresses).
+    pub async fn remove(&self, name: &str) -> Result<(), LinkError> {
+        self.session()?.remove(name).await
+    }
+}
+
+impl Session {
     /// The index of the link called `name`, if there is one.
     async fn index_of(&self, name: &str) -> Result<Option<u32>, LinkError> {
         let mut links = self.handle.link().get().match_name(name.to_string()).execute();
@@ -68,10 +98,7 @@ impl LinkManager {
         Ok(())
     }
 
-    /// node-cache's `EnsureDummyDevice`: an existing link gets each address (again; errors
-    /// ignored, as there) and `Ok(true)`; otherwise a dummy link is made with the addresses
-    /// (`Ok(false)`).
-    pub async fn ensure(&self, name: &str) -> Result<bool, LinkError> {
+    async fn ensure(&self, name: &str) -> Result<bool, LinkError> {
         if let Some(index) = self.index_of(name).await? {
             let _ = self.add_addresses(index).await;
             return Ok(true);
@@ -90,8 +117,7 @@ impl LinkManager {
         Ok(false)
     }
 
-    /// Deletes the link called `name` (with its addresses).
-    pub async fn remove(&self, name: &str) -> Result<(), LinkError> {
+    async fn remove(&self, name: &str) -> Result<(), LinkError> {
         let index = self
             .index_of(name)
             .await?

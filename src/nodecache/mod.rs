@@ -316,18 +316,9 @@ impl NodeCache {
             }
         }
 
-        let link = if params.setup_interface {
-            match LinkManager::new(params.local_ips.clone()) {
-                Ok(link) => Some(link),
-                Err(e) => {
-                    clog::error(None, format_args!("Failed to open a netlink socket: {e}"));
-                    metrics::count_error("interface_check");
-                    None
-                }
-            }
-        } else {
-            None
-        };
+        let link = params
+            .setup_interface
+            .then(|| LinkManager::new(params.local_ips.clone()));
         let iptables = if params.setup_iptables {
             let ipv6 = params.local_ips.first().is_some_and(IpAddr::is_ipv6);
             Some((
