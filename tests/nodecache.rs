@@ -161,6 +161,17 @@ fn start(dir: &Path, args: &[String], extra: &[&str]) -> Server {
     )
 }
 
+/// Signals the server and waits for it to exit cleanly.
+fn stop(server: &mut Server, signal: &str) {
+    server.signal(signal);
+    assert_eq!(
+        server.wait_exit(Duration::from_secs(15)),
+        Some(0),
+        "{:?}",
+        server.output()
+    );
+}
+
 /// node-cache's role on `localip` with the template `base`, writing `corefile`, its metrics on
 /// 127.0.0.1:9353, then `extra`.
 fn role_args(localip: &str, corefile: &Path, base: &Path, extra: &[&str]) -> Vec<String> {
@@ -317,13 +328,7 @@ fn nodelocaldns_manifest_runs_as_designed() {
             "the whole registry on :9353"
         );
 
-        server.signal("TERM");
-        assert_eq!(
-            server.wait_exit(Duration::from_secs(15)),
-            Some(0),
-            "{:?}",
-            server.output()
-        );
+        stop(&mut server, "TERM");
         assert!(server.output().iter().any(|l| l.contains("Tearing down")));
         assert_eq!(node_cache_rules(), Vec::<String>::new());
         assert!(!link_exists(), "the link outlived the teardown");
@@ -363,13 +368,7 @@ fn nodelocaldns_manifest_runs_as_designed() {
             a_records(&ask(LOCAL_DNS, "db.acme.local.", false)),
             vec!["192.0.2.2"]
         );
-        server.signal("TERM");
-        assert_eq!(
-            server.wait_exit(Duration::from_secs(15)),
-            Some(0),
-            "{:?}",
-            server.output()
-        );
+        stop(&mut server, "TERM");
         assert_eq!(node_cache_rules().len(), 24, "-skipteardown keeps the rules");
         assert!(
             sh("ip -o addr show dev nodelocaldns").contains(LOCAL_DNS),
@@ -382,13 +381,7 @@ fn nodelocaldns_manifest_runs_as_designed() {
             a_records(&ask(LOCAL_DNS, "db.acme.local.", true)),
             vec!["192.0.2.2"]
         );
-        server.signal("INT");
-        assert_eq!(
-            server.wait_exit(Duration::from_secs(15)),
-            Some(0),
-            "{:?}",
-            server.output()
-        );
+        stop(&mut server, "INT");
         assert_eq!(node_cache_rules(), Vec::<String>::new());
         assert!(!link_exists());
     });
@@ -550,13 +543,7 @@ fn nodecache_runs_as_the_images_user() {
         wait_until("the 12 rules", Duration::from_secs(10), || {
             node_cache_rules().len() == 12
         });
-        server.signal("TERM");
-        assert_eq!(
-            server.wait_exit(Duration::from_secs(15)),
-            Some(0),
-            "{:?}",
-            server.output()
-        );
+        stop(&mut server, "TERM");
         assert_eq!(node_cache_rules(), Vec::<String>::new(), "{:?}", server.output());
         assert!(!link_exists());
 
@@ -613,13 +600,7 @@ fn nodecache_ipv6_uses_ip6tables() {
         };
         wait_until("24 ip6tables rules", Duration::from_secs(10), || v6_rules() == 24);
         assert_eq!(node_cache_rules(), Vec::<String>::new(), "nothing in iptables");
-        server.signal("TERM");
-        assert_eq!(
-            server.wait_exit(Duration::from_secs(15)),
-            Some(0),
-            "{:?}",
-            server.output()
-        );
+        stop(&mut server, "TERM");
         assert_eq!(v6_rules(), 0);
         assert!(!link_exists());
     });
