@@ -23,6 +23,18 @@ impl fmt::Display for Rule {
     }
 }
 
+/// One line of node-cache's rule table: table, chain, protocols, address side (`d` or `s`),
+/// port, target, comment.
+type RuleRow<'a> = (
+    &'static str,
+    &'static str,
+    &'a [&'a str],
+    &'a str,
+    u16,
+    &'a str,
+    &'a str,
+);
+
 /// node-cache's 12 rules per local IP.
 pub fn rules(local_ips: &[IpAddr], port: u16, health_port: u16) -> Vec<Rule> {
     let mut out = Vec::with_capacity(local_ips.len() * 12);
@@ -55,57 +67,40 @@ pub fn rules(local_ips: &[IpAddr], port: u16, health_port: u16) -> Vec<Rule> {
                 .collect(),
             }
         };
-        for proto in ["tcp", "udp"] {
-            out.push(rule(
+        // In node-cache's order.
+        let dns = &["tcp", "udp"][..];
+        let table: [RuleRow<'_>; 7] = [
+            ("raw", "PREROUTING", dns, "d", port, "NOTRACK", SKIP_CONNTRACK),
+            ("filter", "INPUT", dns, "d", port, "ACCEPT", ALLOW_TRAFFIC),
+            ("raw", "OUTPUT", dns, "s", port, "NOTRACK", SKIP_CONNTRACK),
+            ("filter", "OUTPUT", dns, "s", port, "ACCEPT", ALLOW_TRAFFIC),
+            // Host-network clients' own queries.
+            ("raw", "OUTPUT", dns, "d", port, "NOTRACK", SKIP_CONNTRACK),
+            // The liveness probe to the health plugin, both ways.
+            (
                 "raw",
-                "PREROUTING",
-                proto,
+                "OUTPUT",
+                &["tcp"],
                 "d",
-                port,
+                health_port,
                 "NOTRACK",
                 SKIP_CONNTRACK,
-            ));
-        }
-        for proto in ["tcp", "udp"] {
-            out.push(rule("filter", "INPUT", proto, "d", port, "ACCEPT", ALLOW_TRAFFIC));
-        }
-        for proto in ["tcp", "udp"] {
-            out.push(rule("raw", "OUTPUT", proto, "s", port, "NOTRACK", SKIP_CONNTRACK));
-        }
-        for proto in ["tcp", "udp"] {
-            out.push(rule(
-                "filter",
+            ),
+            (
+                "raw",
                 "OUTPUT",
-                proto,
+                &["tcp"],
                 "s",
-                port,
-                "ACCEPT",
-                ALLOW_TRAFFIC,
-            ));
+                health_port,
+                "NOTRACK",
+                SKIP_CONNTRACK,
+            ),
+        ];
+        for (t, chain, protos, dir, port, target, comment) in table {
+            for proto in protos {
+                out.push(rule(t, chain, proto, dir, port, target, comment));
+            }
         }
-        // Host-network clients' own queries.
-        for proto in ["tcp", "udp"] {
-            out.push(rule("raw", "OUTPUT", proto, "d", port, "NOTRACK", SKIP_CONNTRACK));
-        }
-        // The liveness probe to the health plugin.
-        out.push(rule(
-            "raw",
-            "OUTPUT",
-            "tcp",
-            "d",
-            health_port,
-            "NOTRACK",
-            SKIP_CONNTRACK,
-        ));
-        out.push(rule(
-            "raw",
-            "OUTPUT",
-            "tcp",
-            "s",
-            health_port,
-            "NOTRACK",
-            SKIP_CONNTRACK,
-        ));
     }
     out
 }
