@@ -6,10 +6,9 @@ FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY . .
 # bench/dist.sh builds what the benchmarks measure: the dist profile (fat LTO), jemalloc (a
-# feature, its options in .cargo/config.toml), glibc linked statically; the image also drops
-# symbols.
-ENV CARGO_PROFILE_DIST_STRIP=true
-RUN cp "$(bash bench/dist.sh)" /clusterdns
+# feature, its options in .cargo/config.toml), glibc linked statically, the functions that run
+# linked together (it reads the symbols of a first link, so they are dropped only here).
+RUN cp "$(bash bench/dist.sh)" /clusterdns && strip /clusterdns
 
 FROM debian:bookworm-slim AS caps
 RUN apt-get update && apt-get install -y --no-install-recommends libcap2-bin && rm -rf /var/lib/apt/lists/*

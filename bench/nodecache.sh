@@ -81,7 +81,7 @@ done >"$WORK/names"
 taskset -c 1 dnsperf -s "$LOCAL" -d "$WORK/names" -n 1 -Q 5000 -c 20 >"$WORK/fill" 2>&1
 filled=$(rss_mb "$PID")
 grep -E "RssAnon|RssFile" /proc/$PID/status >&2
-[ -n "${SMAPS:-}" ] && awk '/^[0-9a-f]+-/ {m=$NF} /^Rss:/ {r[m]+=$2} END {for (k in r) if (r[k] > 100) print r[k], k}' /proc/$PID/smaps | sort -rn >&2
+[ -n "${SMAPS:-}" ] && awk '/^[0-9a-f]+-/ {m=$1" "$NF} /^Rss:/ {if ($2 > 100) print $2, m}' /proc/$PID/smaps >&2
 entries=$(curl -s 127.0.0.1:9253/metrics | awk '/^coredns_cache_entries\{.*type="success"/ {n += $2} END {print n + 0}')
 
 us=()

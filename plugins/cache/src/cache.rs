@@ -62,7 +62,7 @@ struct ItemExpiry {
 
 impl Expiry<Key, Arc<Item>> for ItemExpiry {
     fn expire_after_create(&self, _key: &Key, item: &Arc<Item>, _at: Instant) -> Option<Duration> {
-        Some(item.ttl + self.stale)
+        Some(item.ttl() + self.stale)
     }
 
     fn expire_after_update(
@@ -72,7 +72,7 @@ impl Expiry<Key, Arc<Item>> for ItemExpiry {
         _at: Instant,
         _left: Option<Duration>,
     ) -> Option<Duration> {
-        Some(item.ttl + self.stale)
+        Some(item.ttl() + self.stale)
     }
 }
 
@@ -415,7 +415,7 @@ impl Handler for Cache {
                 c.with_label_values(&labels).inc();
             }
         } else if this.config.prefetch > 0 {
-            let threshold = (u64::from(this.config.prefetch_percentage) * item.ttl.as_secs()).div_ceil(100);
+            let threshold = (u64::from(this.config.prefetch_percentage) * item.ttl().as_secs()).div_ceil(100);
             let hits = item.hit(this.config.prefetch_window, now);
             if hits >= this.config.prefetch && u64::try_from(left).unwrap_or(0) <= threshold {
                 if let Some(c) = metrics::PREFETCH.as_ref() {
@@ -425,7 +425,7 @@ impl Handler for Cache {
             }
         }
         let ttl = if this.config.keepttl {
-            item.ttl.as_secs()
+            item.ttl().as_secs()
         } else if left < 0 {
             // A stale reply: serve_stale's RESPONSE_TTL (0 by default, as CoreDNS).
             u64::from(this.config.stale_ttl)

@@ -1,5 +1,6 @@
 //! A cached reply, and the TTL arithmetic CoreDNS's cache does.
 
+use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -13,6 +14,9 @@ use clusterdns_plugin::response::ReplyType;
 const MINIMAL_DEFAULT_TTL: Duration = Duration::from_secs(5);
 /// CoreDNS's `MaximumDefaulTTL`.
 const MAXIMUM_DEFAULT_TTL: Duration = Duration::from_secs(3600);
+
+/// The instant items count their storing time from.
+static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
 
 /// One stored reply: its sections and flags, and when it was stored with which TTL.
 ///
@@ -28,8 +32,10 @@ pub struct Item {
     /// How many records are answers, and how many authorities; the rest are additionals.
     sections: [u16; 2],
     records: Box<[u8]>,
-    pub ttl: Duration,
-    pub stored: Instant,
+    /// Seconds (a DNS TTL is 32 bits) and milliseconds after [`EPOCH`]: with them an item
+    /// is 64 bytes with its reference counts rather than 88 (allocated as 96).
+    ttl: u32,
+    stored: u64,
     /// Hits and the time of the last one, for prefetch (CoreDNS's `cache.Freq`).
     /// Hits (low 32 bits) and the last hit's time, in milliseconds after `stored` (high 32):
     /// one word rather than a lock beside each of 10,000s of entries.
@@ -61,22 +67,32 @@ impl Item {
             authentic_data: m.metadata.authentic_data,
             sections,
             records: records.into_boxed_slice(),
-            ttl,
-            stored: now,
+            ttl: u32::try_from(ttl.as_secs()).unwrap_or(u32::MAX),
+            stored: u64::try_from(now.saturating_duration_since(*EPOCH).as_millis()).unwrap_or(u64::MAX),
             hits: AtomicU64::new(0),
         })
     }
 
+    /// The TTL it was stored with.
+    pub fn ttl(&self) -> Duration {
+        Duration::from_secs(u64::from(self.ttl))
+    }
+
+    /// How long ago it was stored.
+    fn age(&self, now: Instant) -> Duration {
+        now.saturating_duration_since(*EPOCH)
+            .saturating_sub(Duration::from_millis(self.stored))
+    }
+
     /// Seconds of TTL left; negative once expired (serve_stale still uses it then).
     pub fn remaining(&self, now: Instant) -> i64 {
-        let ttl = i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX);
-        let age = i64::try_from(now.saturating_duration_since(self.stored).as_secs()).unwrap_or(i64::MAX);
-        ttl - age
+        let age = i64::try_from(self.age(now).as_secs()).unwrap_or(i64::MAX);
+        i64::from(self.ttl) - age
     }
 
     /// Counts a hit; hits separated by more than `window` start counting again. Returns the count.
     pub fn hit(&self, window: Duration, now: Instant) -> u32 {
-        let at = u32::try_from(now.saturating_duration_since(self.stored).as_millis()).unwrap_or(u32::MAX);
+        let at = u32::try_from(self.age(now).as_millis()).unwrap_or(u32::MAX);
         let window = window.as_millis();
         let mut current = self.hits.load(Ordering::Relaxed);
         loop {
@@ -171,6 +187,16 @@ mod tests {
         m.answers = answers.iter().map(|s| rr(s)).collect();
         m.authorities = authorities.iter().map(|s| rr(s)).collect();
         m
+    }
+
+    #[test]
+    fn an_item_takes_64_bytes_with_its_reference_counts() {
+        // 10,000s of them in a node cache: every 16 bytes here is 160 kB per 10,000 entries.
+        assert!(
+            std::mem::size_of::<Item>() + 16 <= 64,
+            "{}",
+            std::mem::size_of::<Item>()
+        );
     }
 
     #[test]
