@@ -68,7 +68,7 @@ pub const DIRECTIVES: &[Directive] = &[
     known("clouddns"),
     implemented("k8s_external", plugin_k8s_external::setup),
     implemented("kubernetes", plugin_kubernetes::setup),
-    known("file"),
+    implemented("file", plugin_file::setup),
     known("auto"),
     known("secondary"),
     known("etcd"),
