@@ -1,11 +1,12 @@
 //! End to end: the file plugin in the real binary, compared record for record with Knot serving
 //! the same zone file, reloaded on a new serial, and refusing bad zone files with file:line.
 
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{Record, RecordType};
+use testkit::knot::Knot;
 use testkit::{Server, TempDir, free_port, local, query, udp, wait_until};
 
 const BIN: &str = env!("CARGO_BIN_EXE_clusterdns");
@@ -35,58 +36,6 @@ ns1.sub IN      A       192.0.2.53
 Mixed   IN      A       192.0.2.7
 ";
 
-/// Knot serving `zone` from `dir` on `port`, stopped on drop.
-struct Knot(Child);
-
-impl Drop for Knot {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn knot(dir: &TempDir, port: u16) -> Option<Knot> {
-    let knotd = ["/usr/sbin/knotd", "/usr/bin/knotd"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).exists());
-    let Some(knotd) = knotd else {
-        assert!(
-            std::env::var_os("CLUSTERDNS_REQUIRE_KNOT").is_none(),
-            "knotd is required (CLUSTERDNS_REQUIRE_KNOT is set) but not installed"
-        );
-        eprintln!("knotd not installed: the comparison with Knot is skipped");
-        return None;
-    };
-    let root = dir.0.display().to_string();
-    let conf = dir.write(
-        "knot.conf",
-        &format!(
-            "server:\n    listen: 127.0.0.1@{port}\n    rundir: {root}\ndatabase:\n    storage: {root}\n\
-             zone:\n  - domain: example.org\n    file: {root}/db.example.org\n    storage: {root}\n"
-        ),
-    );
-    let child = Command::new(knotd)
-        .arg("-c")
-        .arg(conf)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start knotd");
-    let knot = Knot(child);
-    wait_until("knot serves example.org", Duration::from_secs(20), || {
-        testkit::udp_raw(
-            local(port),
-            &query("example.org.", RecordType::SOA, None)
-                .to_vec()
-                .expect("encode"),
-            Duration::from_millis(300),
-        )
-        .and_then(|b| Message::from_vec(&b).ok())
-        .is_some_and(|m| m.metadata.response_code == ResponseCode::NoError && !m.answers.is_empty())
-    });
-    Some(knot)
-}
-
 /// Records as text, sorted, owners in lower case: Knot writes the question's case into owner
 /// names, CoreDNS the zone's names lower-cased (asserted apart below).
 fn sorted(records: &[Record]) -> Vec<String> {
@@ -106,10 +55,10 @@ fn sorted(records: &[Record]) -> Vec<String> {
 fn answers_as_knot_serving_the_same_zone() {
     let dir = TempDir::new("file-knot");
     dir.write("db.example.org", ZONE);
-    let knot_port = free_port();
-    let Some(_knot) = knot(&dir, knot_port) else {
+    let Some(knot) = Knot::start(&dir, "example.org", ZONE) else {
         return;
     };
+    let knot_port = knot.port;
     let port = free_port();
     let zone = dir.0.join("db.example.org");
     let corefile = format!(

@@ -16,7 +16,7 @@ use clusterdns_plugin::proto::op::{
 use clusterdns_plugin::proto::op::{LowerQuery, Query, emit_message_parts};
 use clusterdns_plugin::proto::rr::Name;
 use clusterdns_plugin::proto::rr::RecordType;
-use clusterdns_plugin::proto::rr::{DNSClass, Record};
+use clusterdns_plugin::proto::rr::{DNSClass, RData, Record};
 use clusterdns_plugin::proto::serialize::binary::{BinDecodable, BinDecoder, BinEncodable, BinEncoder};
 use clusterdns_plugin::{Lookup, Next, PluginError, Reply, Request, Transport, clog, metrics};
 use futures::FutureExt;
@@ -109,6 +109,19 @@ impl Dispatcher {
         encode(wire, answer, size)
     }
 
+    /// The replies to `wire` over TCP: one, or a zone transfer's several, each shaped and
+    /// encoded as [`Dispatcher::reply`] does.
+    pub async fn replies(self: &Arc<Self>, wire: &WireRequest) -> Vec<Vec<u8>> {
+        let (answer, size) = self.answer(wire).await;
+        match answer {
+            Answer::Stream(messages) => messages
+                .into_iter()
+                .map(|m| encode(wire, Answer::Message(m), size))
+                .collect(),
+            answer => vec![encode(wire, answer, size)],
+        }
+    }
+
     /// REFUSED for `wire`, as forward's `max_concurrent` answers (the question and the
     /// client's OPT).
     pub fn refused(wire: &WireRequest) -> Vec<u8> {
@@ -148,6 +161,13 @@ impl Dispatcher {
             server_lookup: Some(self.clone()),
             lookups: None,
             meta: None,
+            ixfr_serial: match wire.authorities.as_slice() {
+                [soa] => match &soa.data {
+                    RData::SOA(soa) => Some(soa.serial),
+                    _ => None,
+                },
+                _ => None,
+            },
         };
         let answer = self.route(&mut req).await;
         let size = req.edns.as_ref().map(Edns::max_payload);
@@ -179,6 +199,7 @@ impl Dispatcher {
             Ok(Ok(Reply::Answer(m))) => Answer::Message(m),
             Ok(Ok(Reply::NoAnswer(rcode))) => Answer::Error(rcode),
             Ok(Ok(Reply::Dropped)) => Answer::Silent,
+            Ok(Ok(Reply::Transfer(messages))) => Answer::Stream(messages),
             Ok(Err(e)) => Answer::Error(e.rcode),
             Err(panic) => {
                 if let Some(c) = metrics::PANICS.as_ref() {
@@ -234,6 +255,7 @@ impl Lookup for Dispatcher {
             }
             // A dropped lookup found nothing.
             Answer::BadVersion | Answer::Silent => sub.reply(),
+            Answer::Stream(messages) => messages.into_iter().next().unwrap_or_else(|| sub.reply()),
         })
     }
 }
@@ -280,6 +302,8 @@ enum Answer {
     BadVersion,
     /// Nothing at all (acl's `drop`).
     Silent,
+    /// A zone transfer's messages.
+    Stream(Vec<Message>),
 }
 
 /// A chain's reply shaped as CoreDNS shapes it: the client's ID and opcode, EDNS as
@@ -346,6 +370,13 @@ fn encode(wire: &WireRequest, answer: Answer, size: Option<u16>) -> Vec<u8> {
         _ => u16::MAX,
     };
     match answer {
+        // Transfers are TCP's, written by `replies` (the transfer plugin refuses them over
+        // UDP): here the first message only.
+        Answer::Stream(messages) => messages
+            .into_iter()
+            .next()
+            .map(|m| encode(wire, Answer::Message(m), size))
+            .unwrap_or_default(),
         Answer::Message(m) => {
             let shaped = Shaped::new(wire, m, size);
             if shaped.uncompressed

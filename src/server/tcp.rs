@@ -94,7 +94,8 @@ async fn accept_loop(
     }
 }
 
-type Pending = Pin<Box<dyn Future<Output = Vec<u8>> + Send>>;
+/// A query being answered: its replies (one, or a zone transfer's several).
+type Pending = Pin<Box<dyn Future<Output = Vec<Vec<u8>>> + Send>>;
 
 /// Serves one connection until the client closes it, it times out, or it is evicted.
 async fn serve(
@@ -131,8 +132,8 @@ async fn serve(
             deadline = Instant::now() + timeouts.idle;
             conn.touch();
             match answer(dispatcher, frame, peer) {
-                Answered::Now(reply) => {
-                    if !write(&mut wr, &reply, timeouts.write).await {
+                Answered::Now(replies) => {
+                    if !write_all(&mut wr, &replies, timeouts.write).await {
                         return;
                     }
                 }
@@ -157,11 +158,11 @@ async fn serve(
             return;
         }
         tokio::select! {
-            Some(reply) = pending.next() => {
+            Some(replies) = pending.next() => {
                 waiting.pop();
                 conn.set_busy(pending.len());
                 conn.touch();
-                if !write(&mut wr, &reply, timeouts.write).await {
+                if !write_all(&mut wr, &replies, timeouts.write).await {
                     return;
                 }
                 if pending.is_empty() && buf.is_empty() {
@@ -185,7 +186,7 @@ async fn serve(
 /// Where a query's answer comes from.
 enum Answered {
     /// Ready at once (cluster names, cache hits, errors): written without holding anything.
-    Now(Vec<u8>),
+    Now(Vec<Vec<u8>>),
     /// Waiting (forward): answered when ready, if the listener has room.
     Later(Pending, Arc<WireRequest>),
     /// A response, or shorter than a header: no reply (as over UDP).
@@ -196,11 +197,11 @@ enum Answered {
 fn answer(dispatcher: &Arc<Dispatcher>, frame: Vec<u8>, peer: SocketAddr) -> Answered {
     let request = match Incoming::sort(frame, peer, Protocol::Tcp) {
         Incoming::Query(request) => Arc::new(request),
-        Incoming::Malformed(formerr) => return Answered::Now(formerr),
+        Incoming::Malformed(formerr) => return Answered::Now(vec![formerr]),
         Incoming::Ignored => return Answered::Nothing,
     };
     let (dispatcher, asked) = (dispatcher.clone(), request.clone());
-    let mut task: Pending = Box::pin(async move { dispatcher.reply(&asked).await });
+    let mut task: Pending = Box::pin(async move { dispatcher.replies(&asked).await });
     match task.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
         Poll::Ready(reply) => Answered::Now(reply),
         Poll::Pending => Answered::Later(task, request),
@@ -216,6 +217,16 @@ pub(crate) fn take_frame(buf: &mut BytesMut) -> Option<Vec<u8>> {
     }
     let frame = buf.split_to(2 + len);
     Some(frame[2..].to_vec())
+}
+
+/// Writes a query's replies in order; false when the connection is done for.
+async fn write_all(wr: &mut tokio::net::tcp::OwnedWriteHalf, replies: &[Vec<u8>], timeout: Duration) -> bool {
+    for reply in replies {
+        if !write(wr, reply, timeout).await {
+            return false;
+        }
+    }
+    true
 }
 
 /// Writes one reply, length-prefixed, within the write timeout; false when the connection is

@@ -17,6 +17,9 @@ pub enum Reply {
     NoAnswer(ResponseCode),
     /// Nothing is sent back at all (acl's `drop`: CoreDNS returns success without writing).
     Dropped,
+    /// Several messages, written one after another on the connection (a zone transfer); the
+    /// server shapes each as it shapes an answer.
+    Transfer(Vec<Message>),
 }
 
 impl Reply {
@@ -24,6 +27,9 @@ impl Reply {
     pub fn rcode(&self) -> ResponseCode {
         match self {
             Reply::Answer(m) => m.metadata.response_code,
+            Reply::Transfer(ms) => ms
+                .first()
+                .map_or(ResponseCode::NoError, |m| m.metadata.response_code),
             Reply::NoAnswer(rc) => *rc,
             Reply::Dropped => ResponseCode::NoError,
         }
@@ -84,7 +90,7 @@ impl<'a> Next<'a> {
             )
             .await;
         // The innermost plugin that answered wrote the reply; outer ones only passed it on.
-        if req.responder.is_none() && matches!(reply, Ok(Reply::Answer(_))) {
+        if req.responder.is_none() && matches!(reply, Ok(Reply::Answer(_) | Reply::Transfer(_))) {
             req.responder = Some(head.name());
         }
         reply

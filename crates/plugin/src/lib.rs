@@ -13,6 +13,7 @@ mod error;
 mod fallthrough;
 mod handler;
 mod hostname;
+mod hostport;
 pub mod http;
 mod interfaces;
 mod link;
@@ -23,6 +24,7 @@ pub mod resolv;
 pub mod response;
 mod setup;
 pub mod size;
+mod transfer;
 mod zones;
 
 pub use atoi::atoi;
@@ -33,6 +35,7 @@ pub use fallthrough::{Fallthrough, address_from_reverse};
 pub use handler::{Chain, DetachedNext, Handler, Next, Reply};
 pub use hickory_proto as proto;
 pub use hostname::hostname;
+pub use hostport::host_port;
 pub use interfaces::{AutoPather, ExternalHost, ExternalService, Externaler, MetadataProvider};
 pub use link::{Link, Linked, Provided};
 pub use request::{Lookup, LookupCount, MetadataValues, Request, Transport, is_ipv4_family};
@@ -40,4 +43,5 @@ pub use setup::{
     BlockInfo, Phase, Readiness, Service, ServiceContext, Setup, SetupOutput, Timeouts, parse_no_args,
     spawn_every,
 };
-pub use zones::{Zones, lowercase_ascii, name_ascii, normalize_zone, text_in_zone};
+pub use transfer::{Notifier, Transfer, Transferer};
+pub use zones::{Zones, lowercase_ascii, name_ascii, normalize_zone, origins, text_in_zone};

@@ -332,6 +332,7 @@ mod tests {
             server_lookup: None,
             lookups: None,
             meta: None,
+            ixfr_serial: None,
         }
     }
 

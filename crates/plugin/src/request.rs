@@ -70,6 +70,9 @@ pub struct Request {
     /// Metadata (`kubernetes/namespace`, `forward/upstream`, ...), collected only when the
     /// `metadata` plugin takes the query (`None` otherwise: nothing is recorded).
     pub meta: Option<Box<MetadataValues>>,
+    /// The serial of the SOA an IXFR query carries in its authority section (CoreDNS's
+    /// transfer reads `r.Ns[0]`); `None` for other queries.
+    pub ixfr_serial: Option<u32>,
 }
 
 /// Labels and their values for one query, in the order set (a label set again is replaced).

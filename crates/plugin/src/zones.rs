@@ -12,6 +12,27 @@ pub fn normalize_zone(zone: &str) -> String {
     format!("{}.", lower.trim_end_matches('.'))
 }
 
+/// A directive's zones: those its arguments name (each a Corefile key: `example.org`,
+/// `10.0.0.0/24`), else its server block's, normalized (CoreDNS's
+/// `plugin.OriginsFromArgsOrServerBlock`).
+pub fn origins(args: &[String], block_zones: &[String]) -> Result<Vec<Name>, String> {
+    let mut zones = Vec::new();
+    if args.is_empty() {
+        zones.extend(block_zones.iter().cloned());
+    } else {
+        for arg in args {
+            zones.extend(corefile::parse_key(arg)?.zones);
+        }
+    }
+    zones
+        .iter()
+        .map(|z| {
+            let z = normalize_zone(z);
+            Name::from_ascii(&z).map_err(|e| format!("invalid zone '{z}': {e}"))
+        })
+        .collect()
+}
+
 /// A name's text form in lower case, for matching as CoreDNS does on lower-cased strings: the
 /// same text as `to_lowercase().to_ascii()` (escapes such as `\065` are digits and survive
 /// lower-casing unchanged), in one allocation. Every query lowers its name, so the common case —

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 pub mod apiserver;
 mod doh;
+pub mod knot;
 mod load;
 pub mod netns;
 mod upstream;
@@ -407,6 +408,7 @@ pub fn request(name: &str, rtype: RecordType) -> clusterdns_plugin::Request {
         server_lookup: None,
         lookups: None,
         meta: None,
+        ixfr_serial: None,
     }
 }
 

@@ -1,23 +1,34 @@
-//! The `file` handler, and the reloader that replaces a zone when its file's SOA serial changes.
+//! The `file` handler (also `secondary`'s), and the reloader that replaces a zone when its
+//! file's SOA serial changes.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
-use clusterdns_plugin::proto::op::ResponseCode;
+use clusterdns_plugin::proto::op::{OpCode, ResponseCode};
 use clusterdns_plugin::proto::rr::{Name, RecordType};
 use clusterdns_plugin::{
-    Handler, Next, PluginError, Reply, Request, Service, ServiceContext, clog, spawn_every,
+    Handler, Linked, Next, Notifier, PluginError, Reply, Request, Service, ServiceContext, Transfer,
+    Transferer, clog, spawn_every,
 };
 
 use crate::zone::{Found, Zone};
 
-/// One zone of one file: what is served now (nothing until the file could be read).
+/// One zone, of a file or of a primary: what is served now (nothing until the file could be
+/// read or the zone transferred in).
 pub struct ZoneSource {
     origin: Name,
     path: PathBuf,
     zone: ArcSwapOption<Zone>,
+    /// A secondary zone's primaries; empty for a file's.
+    primaries: Vec<SocketAddr>,
+    /// A secondary zone not refreshed within its SOA's expire time: SERVFAIL.
+    expired: AtomicBool,
+    /// A primary's NOTIFY, for the secondary's refresher.
+    notified: tokio::sync::Notify,
 }
 
 impl ZoneSource {
@@ -26,12 +37,52 @@ impl ZoneSource {
             origin,
             path,
             zone: ArcSwapOption::new(zone.map(Arc::new)),
+            primaries: Vec::new(),
+            expired: AtomicBool::new(false),
+            notified: tokio::sync::Notify::new(),
         }
     }
 
+    /// A zone to be transferred in from `primaries` (`secondary`).
+    pub fn secondary(origin: Name, primaries: Vec<SocketAddr>) -> Self {
+        Self {
+            primaries,
+            ..Self::new(origin.to_lowercase(), PathBuf::from("stdin"), None)
+        }
+    }
+
+    pub fn origin(&self) -> &Name {
+        &self.origin
+    }
+
+    pub fn primaries(&self) -> &[SocketAddr] {
+        &self.primaries
+    }
+
+    /// The zone served now.
+    pub fn zone(&self) -> Option<Arc<Zone>> {
+        self.zone.load_full()
+    }
+
+    /// Serves `zone` from now on (a transfer brought it), no longer expired.
+    pub fn set(&self, zone: Zone) {
+        self.zone.store(Some(Arc::new(zone)));
+        self.expired.store(false, Ordering::Release);
+    }
+
+    pub fn set_expired(&self) {
+        self.expired.store(true, Ordering::Release);
+    }
+
+    /// Waits for a primary's NOTIFY.
+    pub async fn notified(&self) {
+        self.notified.notified().await;
+    }
+
     /// Re-reads the file; a new zone replaces the served one only when its SOA serial differs
-    /// (CoreDNS's `Reload`). A file that does not read or parse leaves the zone as it is.
-    fn refresh(&self) {
+    /// (CoreDNS's `Reload`), and then true. A file that does not read or parse leaves the zone
+    /// as it is.
+    fn refresh(&self) -> bool {
         let text = match corefile::read_text(&self.path) {
             Ok(text) => text,
             Err(e) => {
@@ -43,7 +94,7 @@ impl ZoneSource {
                         self.path
                     ),
                 );
-                return;
+                return false;
             }
         };
         let zone = match Zone::parse(&text, &self.origin, &self.path) {
@@ -53,7 +104,7 @@ impl ZoneSource {
                     Some("file"),
                     format_args!("Parsing zone {:?}: {e}", self.origin.to_string()),
                 );
-                return;
+                return false;
             }
         };
         if self
@@ -62,7 +113,7 @@ impl ZoneSource {
             .as_ref()
             .is_some_and(|z| z.serial() == zone.serial())
         {
-            return;
+            return false;
         }
         let serial = zone.serial();
         self.zone.store(Some(Arc::new(zone)));
@@ -74,23 +125,34 @@ impl ZoneSource {
                 self.path.display().to_string()
             ),
         );
+        true
     }
 }
 
-/// Checks every zone file each period, off the runtime's threads (a zone file may be large).
+/// Announces the zones to their secondaries at start (NOTIFY through the block's `transfer`),
+/// then checks every zone file each period, off the runtime's threads (a zone file may be
+/// large), announcing each zone replaced.
 pub struct Reloader {
     sources: Vec<Arc<ZoneSource>>,
     period: Duration,
+    notifier: Linked<dyn Notifier>,
     /// Held while a check runs, so a slow one is not overlapped by the next.
     busy: Arc<Mutex<()>>,
 }
 
 impl Reloader {
-    pub fn new(sources: Vec<Arc<ZoneSource>>, period: Duration) -> Self {
+    pub fn new(sources: Vec<Arc<ZoneSource>>, period: Duration, notifier: Linked<dyn Notifier>) -> Self {
         Self {
             sources,
             period,
+            notifier,
             busy: Arc::default(),
+        }
+    }
+
+    fn notify(&self, source: &ZoneSource) {
+        if let Some(n) = self.notifier.get() {
+            n.notify(&source.origin);
         }
     }
 }
@@ -102,6 +164,12 @@ impl Service for Reloader {
     }
 
     async fn start(self: Arc<Self>, ctx: ServiceContext) -> Result<(), String> {
+        for source in &self.sources {
+            self.notify(source);
+        }
+        if self.period.is_zero() {
+            return Ok(());
+        }
         let this = self.clone();
         spawn_every(self.period, ctx.phase, move || {
             let this = this.clone();
@@ -110,7 +178,9 @@ impl Service for Reloader {
                     return;
                 };
                 for source in &this.sources {
-                    source.refresh();
+                    if source.refresh() {
+                        this.notify(source);
+                    }
                 }
             });
         });
@@ -118,14 +188,42 @@ impl Service for Reloader {
     }
 }
 
-/// Answers for its zones from what their files hold.
+/// Answers for its zones from what their files (or primaries) gave.
 pub struct File {
+    /// `file` or `secondary` (logs, metrics).
+    name: &'static str,
     sources: Vec<Arc<ZoneSource>>,
 }
 
 impl File {
     pub fn new(sources: Vec<Arc<ZoneSource>>) -> Self {
-        Self { sources }
+        Self::named("file", sources)
+    }
+
+    /// The handler of another directive serving zones this way (`secondary`).
+    pub fn named(name: &'static str, sources: Vec<Arc<ZoneSource>>) -> Self {
+        Self { name, sources }
+    }
+
+    /// A NOTIFY: from one of the zone's primaries, answered and the zone checked (CoreDNS's
+    /// `isNotify`); from anyone else, or for a file's zone, dropped without a reply.
+    fn notify(&self, req: &Request, source: &ZoneSource) -> Reply {
+        let from = req.client.ip();
+        if !source.primaries.iter().any(|p| p.ip() == from) {
+            clog::info(
+                Some(self.name),
+                format_args!("Dropping notify from {from} for {}", source.origin),
+            );
+            return Reply::Dropped;
+        }
+        clog::info(
+            Some(self.name),
+            format_args!("Notify from {from} for {}: checking transfer", source.origin),
+        );
+        source.notified.notify_one();
+        let mut m = req.reply();
+        m.metadata.authoritative = true;
+        Reply::Answer(m)
     }
 
     /// The source of the longest zone holding `name` (CoreDNS's `plugin.Zones.Matches`).
@@ -138,10 +236,23 @@ impl File {
     }
 }
 
+impl Transferer for File {
+    /// A zone served here, by its exact name (CoreDNS's `Zones.Z[zone]`).
+    fn transfer(&self, zone: &Name, serial: Option<u32>) -> Transfer {
+        let Some(source) = self.sources.iter().find(|s| s.origin == *zone) else {
+            return Transfer::NotAuthoritative;
+        };
+        match source.zone.load_full() {
+            Some(z) => Transfer::Records(z.transfer(serial)),
+            None => Transfer::Failed("no SOA".to_string()),
+        }
+    }
+}
+
 #[async_trait::async_trait]
 impl Handler for File {
     fn name(&self) -> &'static str {
-        "file"
+        self.name
     }
 
     async fn serve(&self, req: &mut Request, next: Next<'_>) -> Result<Reply, PluginError> {
@@ -153,6 +264,13 @@ impl Handler for File {
         // Without the transfer plugin, transfers are refused here (CoreDNS).
         if matches!(qtype, RecordType::AXFR | RecordType::IXFR) {
             return Ok(Reply::NoAnswer(ResponseCode::Refused));
+        }
+        if req.metadata.op_code == OpCode::Notify {
+            return Ok(self.notify(req, source));
+        }
+        if source.expired.load(Ordering::Acquire) {
+            clog::error(Some(self.name), format_args!("Zone {} is expired", source.origin));
+            return Ok(Reply::NoAnswer(ResponseCode::ServFail));
         }
         // A zone whose file was never read has no SOA: CoreDNS's lookup fails.
         let Some(zone) = source.zone.load_full() else {

@@ -4,6 +4,6 @@ mod file;
 mod setup;
 mod zone;
 
-pub use file::File;
+pub use file::{File, ZoneSource};
 pub use setup::{Config, ZoneFile, parse, setup};
 pub use zone::{Answer, Found, Zone, ZoneError};

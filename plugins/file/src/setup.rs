@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clusterdns_plugin::proto::rr::Name;
-use clusterdns_plugin::{Dispenser, Setup, SetupError, clog, parse_duration};
+use clusterdns_plugin::{Dispenser, Notifier, Setup, SetupError, Transferer, clog, parse_duration};
 
 use crate::file::{File, Reloader, ZoneSource};
 use crate::zone::Zone;
@@ -34,14 +34,14 @@ pub fn setup(s: &mut Setup<'_>) -> Result<(), SetupError> {
             Ok(text) => Some(text),
             // CoreDNS: fatal without reload, else retried every reload period.
             Err(e) if config.reload.is_zero() => {
-                return Err(SetupError::Other(format!("plugin/file: {e}")));
+                return Err(SetupError::Other(format!("open {}: {e}", file.path.display())));
             }
             Err(e) => {
+                let e = format!("open {}: {e}", file.path.display());
                 clog::warning(
                     Some("file"),
                     format_args!(
-                        "Failed to open {:?}: trying again in {}",
-                        e.to_string(),
+                        "Failed to open {e:?}: trying again in {}",
                         clusterdns_plugin::format_duration(config.reload)
                     ),
                 );
@@ -51,18 +51,18 @@ pub fn setup(s: &mut Setup<'_>) -> Result<(), SetupError> {
         for origin in &file.origins {
             let zone = match &text {
                 Some(text) => Some(
-                    Zone::parse(text, origin, &file.path)
-                        .map_err(|e| SetupError::Other(format!("plugin/file: {e}")))?,
+                    Zone::parse(text, origin, &file.path).map_err(|e| SetupError::Other(e.to_string()))?,
                 ),
                 None => None,
             };
             sources.push(Arc::new(ZoneSource::new(origin.clone(), file.path.clone(), zone)));
         }
     }
-    if !config.reload.is_zero() {
-        s.add_service(Arc::new(Reloader::new(sources.clone(), config.reload)));
-    }
-    s.add_handler(Arc::new(File::new(sources)));
+    let notifier = s.link::<dyn Notifier>("transfer", "Notifier", false);
+    s.add_service(Arc::new(Reloader::new(sources.clone(), config.reload, notifier)));
+    let handler = Arc::new(File::new(sources));
+    s.provide::<dyn Transferer>(handler.clone());
+    s.add_handler(handler);
     Ok(())
 }
 
@@ -76,22 +76,7 @@ pub fn parse(d: &mut Dispenser, block_zones: &[String]) -> Result<Config, SetupE
         let Some((path, zones)) = args.split_first() else {
             return Err(d.arg_err().into());
         };
-        let zones: Vec<String> = if zones.is_empty() {
-            block_zones.to_vec()
-        } else {
-            let mut origins = Vec::new();
-            for z in zones {
-                origins.extend(corefile::parse_key(z).map_err(|e| d.err(e))?.zones);
-            }
-            origins
-        };
-        let origins = zones
-            .iter()
-            .map(|z| {
-                let z = clusterdns_plugin::normalize_zone(z);
-                Name::from_ascii(&z).map_err(|e| d.err(format!("invalid zone '{z}': {e}")))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let origins = clusterdns_plugin::origins(zones, block_zones).map_err(|e| d.err(e))?;
         config.files.push(ZoneFile {
             path: PathBuf::from(path),
             origins,

@@ -106,37 +106,44 @@ impl Zone {
                 line: failing_line(text, &origin, path),
                 message: e.to_string(),
             })?;
+        let records = parsed
+            .1
+            .into_values()
+            .flat_map(|set| set.records_without_rrsigs().cloned().collect::<Vec<_>>());
+        Zone::from_records(&origin, records).ok_or_else(|| ZoneError::NoSoa {
+            path: path.display().to_string(),
+            origin: origin.to_string(),
+        })
+    }
+
+    /// The zone `origin` of `records` (a file's, or a transfer's); `None` without its SOA.
+    pub fn from_records(origin: &Name, records: impl IntoIterator<Item = Record>) -> Option<Zone> {
+        let origin = origin.to_lowercase();
         let mut soa = None;
         let mut ns = Vec::new();
         let mut names: BTreeMap<LowerName, Node> = BTreeMap::new();
-        for (_, set) in parsed.1 {
-            for record in set.records_without_rrsigs() {
-                let mut record = lowercase(record.clone());
-                // Records outside the zone could never be found (CoreDNS stores them all the
-                // same; it would transfer them): left out.
-                if !origin.zone_of(&record.name) {
-                    continue;
-                }
-                match record.record_type() {
-                    RecordType::SOA if record.name == origin => soa = Some(record),
-                    RecordType::NS if record.name == origin => ns.push(record),
-                    _ => {
-                        record.name.set_fqdn(true);
-                        names
-                            .entry(LowerName::new(&record.name))
-                            .or_default()
-                            .insert(record);
-                    }
+        for record in records {
+            let mut record = lowercase(record);
+            // Records outside the zone could never be found (CoreDNS stores them all the
+            // same; it would transfer them): left out.
+            if !origin.zone_of(&record.name) {
+                continue;
+            }
+            match record.record_type() {
+                RecordType::SOA if record.name == origin => soa = Some(record),
+                RecordType::NS if record.name == origin => ns.push(record),
+                _ => {
+                    record.name.set_fqdn(true);
+                    names
+                        .entry(LowerName::new(&record.name))
+                        .or_default()
+                        .insert(record);
                 }
             }
         }
-        let soa = soa.ok_or_else(|| ZoneError::NoSoa {
-            path: path.display().to_string(),
-            origin: origin.to_string(),
-        })?;
-        Ok(Zone {
+        Some(Zone {
             origin,
-            soa,
+            soa: soa?,
             ns,
             names,
         })
@@ -146,12 +153,37 @@ impl Zone {
         &self.origin
     }
 
+    /// The zone's SOA record.
+    pub fn soa(&self) -> &Record {
+        &self.soa
+    }
+
     /// The SOA serial, which decides whether a re-read file replaces the zone.
     pub fn serial(&self) -> u32 {
         match self.soa.data {
             RData::SOA(ref soa) => soa.serial,
             _ => 0,
         }
+    }
+
+    /// The zone as CoreDNS's file transfers it: the SOA and apex NS, then every name's records
+    /// in canonical order, then the SOA again; for an IXFR from the zone's own serial the SOA
+    /// alone.
+    pub fn transfer(&self, serial: Option<u32>) -> Vec<Vec<Record>> {
+        if serial.is_some_and(|s| s != 0 && s == self.serial()) {
+            return vec![vec![self.soa.clone()]];
+        }
+        let mut chunks = Vec::with_capacity(self.names.len() + 2);
+        chunks.push(
+            std::iter::once(self.soa.clone())
+                .chain(self.ns.iter().cloned())
+                .collect(),
+        );
+        for node in self.names.values() {
+            chunks.push(node.sets.iter().flat_map(|(_, rs)| rs.iter().cloned()).collect());
+        }
+        chunks.push(vec![self.soa.clone()]);
+        chunks
     }
 
     fn node(&self, name: &Name) -> Option<&Node> {
@@ -549,6 +581,30 @@ loop2   IN      CNAME   loop1
             texts(&upper.answers)[0],
             "upper.example.org. 3600 IN CNAME a.example.org."
         );
+    }
+
+    #[test]
+    fn transfers_go_apex_first_in_canonical_order() {
+        let z = zone();
+        let chunks = z.transfer(None);
+        let owners: Vec<String> = chunks.iter().map(|c| c[0].name.to_string()).collect();
+        assert_eq!(owners.first().map(String::as_str), Some("example.org."));
+        assert_eq!(chunks[0].len(), 3, "SOA and the two apex NS");
+        assert_eq!(chunks.last().map(|c| c[0].record_type()), Some(RecordType::SOA));
+        let middle: Vec<&str> = owners[1..owners.len() - 1].iter().map(String::as_str).collect();
+        let mut canonical = middle.clone();
+        canonical.sort_by_key(|n| LowerName::new(&name(n)));
+        assert_eq!(middle, canonical);
+        assert!(middle.contains(&"a.b.c.example.org."));
+        let records: usize = chunks.iter().map(Vec::len).sum();
+        assert_eq!(records, 2 + 2 + 17, "both SOAs, the apex NS, every other record");
+
+        assert_eq!(
+            z.transfer(Some(2015082541)).concat().len(),
+            1,
+            "IXFR from our serial"
+        );
+        assert_eq!(z.transfer(Some(2015082540)).len(), chunks.len(), "IXFR as AXFR");
     }
 
     #[test]

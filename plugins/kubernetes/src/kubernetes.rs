@@ -26,7 +26,7 @@ const DNS_VERSION_TTL: u32 = 28800;
 
 /// What an entry resolves to: an address, or a name (an ExternalName: a CNAME).
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Host {
+pub(crate) enum Host {
     Ip(IpAddr),
     Name(String),
     Text(&'static str),
@@ -34,10 +34,10 @@ enum Host {
 
 /// CoreDNS's `msg.Service`: one answer candidate, named by its key.
 #[derive(Debug, Clone)]
-struct Entry {
+pub(crate) struct Entry {
     /// The domain the entry lives at (`web.default.svc.cluster.local.`): SRV target, NS name.
-    key: String,
-    host: Host,
+    pub(crate) key: String,
+    pub(crate) host: Host,
     port: i32,
     pub(crate) ttl: u32,
 }
@@ -383,7 +383,7 @@ impl Kubernetes {
 
     /// CoreDNS's `nsAddrs`: the services whose endpoints hold one of our addresses, else
     /// `ns.dns.<zone>` with our addresses.
-    fn ns_addrs(&self, snap: &Snapshot, zone: &Zone<'_>) -> Vec<Entry> {
+    pub(crate) fn ns_addrs(&self, snap: &Snapshot, zone: &Zone<'_>) -> Vec<Entry> {
         let mut out = Vec::new();
         for local in &self.local_ips {
             for key in snap.endpoint_holders(local) {
@@ -571,7 +571,7 @@ impl Kubernetes {
     }
 
     /// `<zone> SOA`: `ns.dns.<zone> hostmaster.<zone> <serial> 7200 1800 86400 <ttl>`, TTL at most 300.
-    fn soa(&self, snap: &Snapshot, zone: &Zone<'_>) -> Record {
+    pub(crate) fn soa(&self, snap: &Snapshot, zone: &Zone<'_>) -> Record {
         let join = |label: &str| {
             Name::from_ascii(format!("{label}.{}", zone.query())).unwrap_or_else(|_| zone.name().clone())
         };
@@ -605,16 +605,16 @@ impl Kubernetes {
 
 /// The configured zone a query fell in. The query-case forms are made only when an answer
 /// uses them: most queries are A lookups that never name the zone.
-struct Zone<'a> {
-    qname: &'a Name,
-    labels: usize,
-    lower: &'a str,
+pub(crate) struct Zone<'a> {
+    pub(crate) qname: &'a Name,
+    pub(crate) labels: usize,
+    pub(crate) lower: &'a str,
     /// The forms names take in it.
-    grammar: Grammar,
+    pub(crate) grammar: Grammar,
     /// Whether entries need their owner names: only SRV answers name their targets.
-    owner_names: bool,
-    name: OnceLock<Name>,
-    query: OnceLock<String>,
+    pub(crate) owner_names: bool,
+    pub(crate) name: OnceLock<Name>,
+    pub(crate) query: OnceLock<String>,
 }
 
 impl Zone<'_> {
@@ -624,12 +624,12 @@ impl Zone<'_> {
     }
 
     /// [`Zone::name`] as text.
-    fn query(&self) -> &str {
+    pub(crate) fn query(&self) -> &str {
         self.query.get_or_init(|| name_ascii(self.name()))
     }
 }
 
-fn address(owner: &Name, ttl: u32, ip: IpAddr) -> Record {
+pub(crate) fn address(owner: &Name, ttl: u32, ip: IpAddr) -> Record {
     let data = match ip {
         IpAddr::V4(v4) => RData::A(A(v4)),
         IpAddr::V6(v6) => RData::AAAA(AAAA(v6)),

@@ -20,6 +20,7 @@ mod shards;
 mod tests;
 mod watch;
 mod watcher;
+mod xfr;
 
 pub use index::{Indexes, Published, Snapshot, Store};
 pub use kubernetes::Kubernetes;

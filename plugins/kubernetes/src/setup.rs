@@ -356,6 +356,7 @@ pub fn setup(s: &mut clusterdns_plugin::Setup<'_>) -> Result<(), SetupError> {
     s.add_handler(handler.clone());
     s.provide::<dyn clusterdns_plugin::AutoPather>(handler.clone());
     s.provide::<dyn clusterdns_plugin::MetadataProvider>(handler.clone());
+    s.provide::<dyn clusterdns_plugin::Transferer>(handler.clone());
     s.provide::<dyn clusterdns_plugin::Externaler>(handler);
     // CoreDNS keeps every pod's name and labels; here only for a block whose `metadata` reads
     // them (`kubernetes/client-pod-name`, `client-label/*`).

@@ -145,6 +145,8 @@ impl Format {
 pub fn reply_message(reply: &Reply) -> Option<&Message> {
     match reply {
         Reply::Answer(m) => Some(m),
+        // A zone transfer's last message, as CoreDNS's recorder keeps the last written.
+        Reply::Transfer(messages) => messages.last(),
         Reply::NoAnswer(_) | Reply::Dropped => None,
     }
 }

@@ -48,7 +48,11 @@ impl Handler for Log {
         if rule.classes.as_ref().is_some_and(|c| !c.contains(&class)) {
             return result;
         }
-        let reply_size = reply.map_or(0, clusterdns_plugin::size::message_len);
+        // Every message written counts, as in CoreDNS's recorder (a zone transfer's several).
+        let reply_size = match &result {
+            Ok(Reply::Transfer(messages)) => messages.iter().map(clusterdns_plugin::size::message_len).sum(),
+            _ => reply.map_or(0, clusterdns_plugin::size::message_len),
+        };
         let line = rule.format.render(&Entry {
             query: &query,
             req,

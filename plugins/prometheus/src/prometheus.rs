@@ -46,6 +46,11 @@ impl Handler for Metrics {
             // Nothing written: the rcode returned (NOERROR for a dropped query, as CoreDNS's
             // recorder reports it).
             Ok(r @ (Reply::NoAnswer(_) | Reply::Dropped)) => (r.rcode(), 0),
+            // Several messages (a zone transfer): CoreDNS's recorder adds up their sizes.
+            Ok(r @ Reply::Transfer(messages)) => (
+                r.rcode(),
+                messages.iter().map(clusterdns_plugin::size::message_len).sum(),
+            ),
             Err(e) => (e.rcode, 0),
         };
         let zone = self.zone_of(req.qname());

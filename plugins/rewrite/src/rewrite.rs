@@ -46,6 +46,8 @@ impl Handler for Rewrite {
         let mut reply = match next.run(req).await {
             Ok(Reply::Answer(m)) => m,
             Ok(Reply::Dropped) => return Ok(Reply::Dropped),
+            // A zone transfer's messages go out as the zone's holder wrote them.
+            Ok(Reply::Transfer(messages)) => return Ok(Reply::Transfer(messages)),
             // Nothing written below: CoreDNS's rewrite writes the error reply itself, with the
             // query's OPT, and reverts that (so an rcode rule can act on it).
             Ok(Reply::NoAnswer(rcode)) | Err(PluginError { rcode, .. }) => {
