@@ -30,7 +30,7 @@ pub const DIRECTIVES: &[Directive] = &[
     implemented("metadata", plugin_metadata::setup),
     known("geoip"),
     implemented("cancel", plugin_cancel::setup),
-    known("tls"),
+    implemented("tls", plugin_tls::setup),
     implemented("timeouts", plugin_timeouts::setup),
     // New in CoreDNS 1.12, placed as its plugin.cfg places it.
     implemented("multisocket", plugin_multisocket::setup),

@@ -77,18 +77,24 @@ impl ZoneTable {
 
 /// One socket address to listen on and what it serves.
 pub struct ListenerPlan {
+    /// DNS over UDP and TCP, over TLS (`tls://`), or over HTTPS (`https://`).
+    pub transport: Transport,
     /// `None` listens on every interface.
     pub ip: Option<IpAddr>,
     pub port: u16,
     pub zones: ZoneTable,
+    /// The `tls` directive's configuration of the listener's blocks (`tls://` and `https://`
+    /// without one serve plain TCP and HTTP, as CoreDNS does).
+    pub tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
 }
 
 impl ListenerPlan {
-    /// The listener as CoreDNS labels it in metrics: `dns://:53`, `dns://127.0.0.1:53`.
+    /// The listener as CoreDNS labels it in metrics: `dns://:53`, `tls://127.0.0.1:853`.
     pub fn label(&self) -> String {
+        let scheme = self.transport.scheme();
         match self.ip {
-            None => format!("dns://:{}", self.port),
-            Some(ip) => format!("dns://{}", std::net::SocketAddr::new(ip, self.port)),
+            None => format!("{scheme}://:{}", self.port),
+            Some(ip) => format!("{scheme}://{}", std::net::SocketAddr::new(ip, self.port)),
         }
     }
 
@@ -232,15 +238,25 @@ pub fn assemble(blocks: &[ServerBlock], default_port: u16, previous: &Heritage) 
         for token in &block.keys {
             let at = |msg: String| format!("{}:{} - Error during parsing: {msg}", token.file, token.line);
             match parse_key(&token.text) {
-                Ok(k) if k.transport != Transport::Dns => errors.push(at(format!(
-                    "transport '{}://' is not supported by clusterdns yet (only dns://)",
-                    k.transport.scheme()
-                ))),
+                Ok(k) if !matches!(k.transport, Transport::Dns | Transport::Tls | Transport::Https) => {
+                    errors.push(at(format!(
+                        "transport '{}://' is not supported by clusterdns yet (only dns://, tls:// and https://)",
+                        k.transport.scheme()
+                    )))
+                }
                 Ok(k) => keys.push((token, k)),
                 Err(e) => errors.push(at(e)),
             }
         }
-        let port = keys.first().and_then(|(_, k)| k.port).unwrap_or(default_port);
+        // CoreDNS's default ports: the -dns.port flag's for DNS, 853 for TLS, 443 for HTTPS.
+        let port_of = |k: &corefile::Key| {
+            k.port.unwrap_or(match k.transport {
+                Transport::Tls => 853,
+                Transport::Https => 443,
+                _ => default_port,
+            })
+        };
+        let port = keys.first().map_or(default_port, |(_, k)| port_of(k));
         let mut info = BlockInfo {
             zones: keys.iter().flat_map(|(_, k)| k.zones.clone()).collect(),
             file,
@@ -257,6 +273,7 @@ pub fn assemble(blocks: &[ServerBlock], default_port: u16, previous: &Heritage) 
         let mut bind = Vec::new();
         let mut reports_readiness = false;
         let mut timeouts = None;
+        let mut tls = None;
         // Every directive's input before any is set up: a setup linked to another directive is
         // kept only if that one is kept too, and linked ones may come later in the order.
         let mut inputs: HashMap<&str, String> = HashMap::new();
@@ -331,6 +348,7 @@ pub fn assemble(blocks: &[ServerBlock], default_port: u16, previous: &Heritage) 
             lameduck = lameduck.max(out.lameduck.unwrap_or_default());
             reports_readiness |= out.reports_readiness;
             timeouts = timeouts.or(out.timeouts);
+            tls = tls.or(out.tls);
             for service in out.services {
                 if !services.iter().any(|s| s.key() == service.key()) {
                     services.push(service);
@@ -350,7 +368,11 @@ pub fn assemble(blocks: &[ServerBlock], default_port: u16, previous: &Heritage) 
             bind.into_iter().map(Some).collect()
         };
         for (token, key) in &keys {
-            let port = key.port.unwrap_or(default_port);
+            let port = port_of(key);
+            let scheme = match key.transport {
+                Transport::Dns => String::new(),
+                t => format!("{}://", t.scheme()),
+            };
             for zone in &key.zones {
                 if !ips.iter().all(|ip| defined.insert((zone.clone(), port, *ip))) {
                     errors.push(format!(
@@ -359,7 +381,7 @@ pub fn assemble(blocks: &[ServerBlock], default_port: u16, previous: &Heritage) 
                     ));
                     continue;
                 }
-                let shown = format!("{zone}:{port}");
+                let shown = format!("{scheme}{zone}:{port}");
                 if !served.contains(&shown) {
                     served.push(shown);
                 }
@@ -368,17 +390,35 @@ pub fn assemble(blocks: &[ServerBlock], default_port: u16, previous: &Heritage) 
                     handlers: handlers.clone(),
                 });
                 for ip in &ips {
-                    let at = match listeners.iter().position(|l| l.ip == *ip && l.port == port) {
+                    let at = match listeners
+                        .iter()
+                        .position(|l| l.ip == *ip && l.port == port && l.transport == key.transport)
+                    {
                         Some(at) => at,
                         None => {
                             listeners.push(ListenerPlan {
+                                transport: key.transport,
                                 ip: *ip,
                                 port,
                                 zones: ZoneTable::default(),
+                                tls: None,
                             });
                             listeners.len() - 1
                         }
                     };
+                    // DoH negotiates HTTP/2 or HTTP/1.1 (CoreDNS sets these NextProtos).
+                    if listeners[at].tls.is_none()
+                        && let Some(config) = &tls
+                    {
+                        listeners[at].tls = Some(match key.transport {
+                            Transport::Https => {
+                                let mut config = tokio_rustls::rustls::ServerConfig::clone(config);
+                                config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+                                Arc::new(config)
+                            }
+                            _ => config.clone(),
+                        });
+                    }
                     let table = &mut listeners[at].zones;
                     table.insert(zone.clone(), chain.clone());
                     if let Some(t) = timeouts
@@ -629,14 +669,14 @@ mod tests {
 
     #[test]
     fn errors_are_all_reported_with_locations() {
-        let errs = plan("a.org {\n whoami\n}\na.org {\n log\n}\n. {\n dnstap /tmp/dnstap.sock full\n health 80\n}\ntls://.:853 {\n whoami\n}")
+        let errs = plan("a.org {\n whoami\n}\na.org {\n log\n}\n. {\n dnstap /tmp/dnstap.sock full\n health 80\n}\ngrpc://.:853 {\n whoami\n}")
             .err()
             .expect("errors");
         let want = [
             "Corefile:4 - Error during parsing: cannot serve dns://a.org.:53 - it is already defined",
             "plugin/dnstap: Corefile:8 - Error during parsing: directive 'dnstap' is not supported by clusterdns yet",
             "plugin/health: address 80: missing port in address (Corefile:9)",
-            "Corefile:11 - Error during parsing: transport 'tls://' is not supported by clusterdns yet (only dns://)",
+            "Corefile:11 - Error during parsing: transport 'grpc://' is not supported by clusterdns yet (only dns://, tls:// and https://)",
         ];
         for w in want {
             assert!(errs.iter().any(|e| e == w), "missing {w:?} in {errs:#?}");

@@ -2,6 +2,7 @@
 
 mod assemble;
 mod dispatch;
+mod https;
 mod run;
 pub(crate) mod tcp;
 mod truncate;

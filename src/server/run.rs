@@ -6,28 +6,36 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use clusterdns_plugin::{Phase, Readiness, Service, ServiceContext, clog, listen};
+use corefile::Transport;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 
 use super::assemble::{ChainReadiness, Heritage, ListenerPlan, Plan};
 use super::dispatch::Dispatcher;
-use super::tcp::TcpServer;
+use super::tcp::{StreamServer, TlsConfig};
 use super::udp::UdpListener;
+use super::{https, tcp};
 
-type ListenerKey = (Option<IpAddr>, u16);
+type ListenerKey = (Transport, Option<IpAddr>, u16);
 
+/// What serves one address: UDP and TCP for `dns://`, TCP (with TLS) for `tls://`, HTTP for
+/// `https://`.
 struct Listener {
-    tcp: TcpServer,
-    udp: UdpListener,
+    udp: Option<UdpListener>,
+    stream: StreamServer,
     dispatcher: Arc<Dispatcher>,
+    /// Swapped by a reload that changes the `tls` directive.
+    tls: TlsConfig,
 }
 
 impl Listener {
     async fn stop(self) {
-        self.udp.stop().await;
-        self.tcp.stop().await;
+        if let Some(udp) = self.udp {
+            udp.stop().await;
+        }
+        self.stream.stop().await;
     }
 }
 
@@ -97,7 +105,7 @@ impl Running {
         let mut added = Vec::new();
         let mut tables = Vec::new();
         for listener in plan.listeners {
-            let key = (listener.ip, listener.port);
+            let key = (listener.transport, listener.ip, listener.port);
             if self.listeners.contains_key(&key) {
                 tables.push((key, listener));
                 continue;
@@ -119,6 +127,7 @@ impl Running {
         for (key, listener) in tables {
             if let Some(l) = self.listeners.get(&key) {
                 enable_metrics(&listener);
+                l.tls.store(listener.tls.clone());
                 l.dispatcher.swap(listener.zones);
             }
         }
@@ -200,29 +209,67 @@ fn enable_metrics(listener: &ListenerPlan) {
 }
 
 async fn bind_listener(listener: ListenerPlan) -> Result<Listener, String> {
-    let (udp, tcp) = bind(listener.ip, listener.port).await?;
-    let local = udp.local_addr().map_err(|e| e.to_string())?;
     enable_metrics(&listener);
     let label = listener.label();
+    let tls: TlsConfig = Arc::new(ArcSwapOption::new(listener.tls.clone()));
+    if listener.transport != Transport::Dns {
+        let tcp = bind_tcp(listener.ip, listener.port)?;
+        let local = tcp.local_addr().map_err(|e| e.to_string())?;
+        let dispatcher = Arc::new(Dispatcher::new(listener.zones, Arc::from(label), local));
+        let stream = match listener.transport {
+            Transport::Https => https::start(tcp, dispatcher.clone(), fd_limit(), tls.clone()),
+            _ => tcp::start(tcp, dispatcher.clone(), fd_limit(), tls.clone()),
+        };
+        return Ok(Listener {
+            udp: None,
+            stream,
+            dispatcher,
+            tls,
+        });
+    }
+    let (udp, tcp) = bind(listener.ip, listener.port).await?;
+    let local = udp.local_addr().map_err(|e| e.to_string())?;
     let dispatcher = Arc::new(Dispatcher::new(listener.zones, Arc::from(label), local));
     let udp = UdpListener::start(udp, dispatcher.clone(), tokio::runtime::Handle::current())
         .map_err(|e| format!("serve udp {local}: {e}"))?;
-    let tcp = TcpServer::start(tcp, dispatcher.clone(), fd_limit());
-    Ok(Listener { tcp, udp, dispatcher })
+    let stream = tcp::start(tcp, dispatcher.clone(), fd_limit(), tls.clone());
+    Ok(Listener {
+        udp: Some(udp),
+        stream,
+        dispatcher,
+        tls,
+    })
 }
 
-/// UDP and TCP on the same address; for every interface, dual-stack `[::]` where the host has
+/// The addresses to try for `ip`: for every interface, dual-stack `[::]` where the host has
 /// IPv6, else `0.0.0.0` (Go's `:53` does the same).
-async fn bind(ip: Option<IpAddr>, port: u16) -> Result<(std::net::UdpSocket, TcpListener), String> {
-    let candidates: Vec<IpAddr> = match ip {
+fn candidates(ip: Option<IpAddr>) -> Vec<IpAddr> {
+    match ip {
         Some(ip) => vec![ip],
         None => vec![
             IpAddr::V6(Ipv6Addr::UNSPECIFIED),
             IpAddr::V4(Ipv4Addr::UNSPECIFIED),
         ],
-    };
+    }
+}
+
+/// TCP alone (`tls://`, `https://`).
+fn bind_tcp(ip: Option<IpAddr>, port: u16) -> Result<TcpListener, String> {
     let mut last = String::new();
-    for ip in candidates {
+    for ip in candidates(ip) {
+        let addr = SocketAddr::new(ip, port);
+        match listen::tcp(addr) {
+            Ok(tcp) => return Ok(tcp),
+            Err(e) => last = format!("listen tcp {addr}: {e}"),
+        }
+    }
+    Err(last)
+}
+
+/// UDP and TCP on the same address.
+async fn bind(ip: Option<IpAddr>, port: u16) -> Result<(std::net::UdpSocket, TcpListener), String> {
+    let mut last = String::new();
+    for ip in candidates(ip) {
         let addr = SocketAddr::new(ip, port);
         match listen::udp(addr) {
             Ok(udp) => {

@@ -12,18 +12,20 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+use arc_swap::ArcSwapOption;
 use bytes::BytesMut;
 use clusterdns_plugin::Transport;
-use clusterdns_plugin::connections::{AcceptBackoff, Connection, Connections};
+use clusterdns_plugin::connections::{AcceptBackoff, Connection, Connections, Registered};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use hickory_server::net::xfer::Protocol;
 use hickory_server::server::Request as WireRequest;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
+use tokio_rustls::rustls::ServerConfig;
 
 use super::dispatch::{Dispatcher, Incoming, Waiting};
 
@@ -33,21 +35,24 @@ pub const MAX_PER_CONNECTION: usize = 16;
 /// when that is fewer. A new connection beyond it closes the one idle longest.
 pub const MAX_CONNECTIONS: usize = 10_000;
 
-/// One TCP listener's accept loop and connections.
-pub struct TcpServer {
+/// A listener's TLS configuration, if it has one (`tls://`, `https://` with `tls`), swapped in
+/// place by a reload.
+pub type TlsConfig = Arc<ArcSwapOption<ServerConfig>>;
+
+/// One stream listener's accept loop and connections (DNS over TCP or TLS; HTTPS).
+pub struct StreamServer {
     stop: watch::Sender<bool>,
     accept: JoinHandle<()>,
 }
 
-impl TcpServer {
-    /// Serves `listener`; `fd_limit` is the process's file descriptor limit.
-    pub fn start(listener: TcpListener, dispatcher: Arc<Dispatcher>, fd_limit: u64) -> Self {
-        let cap = usize::try_from(fd_limit / 4)
-            .unwrap_or(MAX_CONNECTIONS)
-            .clamp(16, MAX_CONNECTIONS);
-        let connections = Connections::new(cap);
+impl StreamServer {
+    /// Runs `accept` (given the stop signal) until stopped.
+    pub(crate) fn spawn<Fut>(accept: impl FnOnce(watch::Receiver<bool>) -> Fut) -> Self
+    where
+        Fut: Future<Output = ()> + Send + 'static,
+    {
         let (stop, stopped) = watch::channel(false);
-        let accept = tokio::spawn(accept_loop(listener, dispatcher, connections, stopped));
+        let accept = tokio::spawn(accept(stopped));
         Self { stop, accept }
     }
 
@@ -58,12 +63,37 @@ impl TcpServer {
     }
 }
 
-async fn accept_loop(
+/// Serves DNS over TCP on `listener` (over TLS when `tls` holds a configuration); `fd_limit` is
+/// the process's file descriptor limit.
+pub fn start(
     listener: TcpListener,
     dispatcher: Arc<Dispatcher>,
+    fd_limit: u64,
+    tls: TlsConfig,
+) -> StreamServer {
+    let connections = Connections::new(connection_cap(fd_limit));
+    StreamServer::spawn(move |stopped| accept_loop(listener, dispatcher, connections, tls, stopped))
+}
+
+/// Connections per listener: a quarter of the descriptors the process may open, within
+/// bounds.
+pub(crate) fn connection_cap(fd_limit: u64) -> usize {
+    usize::try_from(fd_limit / 4)
+        .unwrap_or(MAX_CONNECTIONS)
+        .clamp(16, MAX_CONNECTIONS)
+}
+
+/// Accepts connections until stopped, pausing after failed accepts; each one the cap admits
+/// is handed to `serve` on a task of its own (a connection past the cap is closed at once).
+pub(crate) async fn accept_connections<F, Fut>(
+    listener: TcpListener,
     connections: Arc<Connections>,
     mut stopped: watch::Receiver<bool>,
-) {
+    serve: F,
+) where
+    F: Fn(TcpStream, SocketAddr, Registered) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
     let mut backoff = AcceptBackoff::default();
     loop {
         let accepted = tokio::select! {
@@ -83,30 +113,63 @@ async fn accept_loop(
                 continue;
             }
         };
-        // Every connection busy: this one is closed (dropped) at once.
         let Some(registered) = connections.register() else {
             continue;
         };
-        let (dispatcher, stopped) = (dispatcher.clone(), stopped.clone());
-        tokio::spawn(async move {
-            serve(stream, peer, &dispatcher, &registered.connection, stopped).await;
-        });
+        let _ = stream.set_nodelay(true);
+        tokio::spawn(serve(stream, peer, registered));
     }
+}
+
+/// The TLS handshake on `stream`, within `timeout` (the read timeout, as Go's TLS listener
+/// reads it); `None` when it fails or takes too long.
+pub(crate) async fn handshake(
+    config: Arc<ServerConfig>,
+    stream: TcpStream,
+    timeout: Duration,
+) -> Option<tokio_rustls::server::TlsStream<TcpStream>> {
+    let accept = tokio_rustls::TlsAcceptor::from(config).accept(stream);
+    tokio::time::timeout(timeout, accept).await.ok()?.ok()
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    dispatcher: Arc<Dispatcher>,
+    connections: Arc<Connections>,
+    tls: TlsConfig,
+    stopped: watch::Receiver<bool>,
+) {
+    let serving = stopped.clone();
+    accept_connections(listener, connections, stopped, move |stream, peer, registered| {
+        let (dispatcher, stopped, tls) = (dispatcher.clone(), serving.clone(), tls.load_full());
+        async move {
+            let conn = &registered.connection;
+            match tls {
+                None => serve(stream, peer, &dispatcher, conn, stopped).await,
+                Some(config) => {
+                    if let Some(stream) = handshake(config, stream, dispatcher.timeouts().read).await {
+                        serve(stream, peer, &dispatcher, conn, stopped).await;
+                    }
+                }
+            }
+        }
+    })
+    .await;
 }
 
 /// A query being answered: its replies (one, or a zone transfer's several).
 type Pending = Pin<Box<dyn Future<Output = Vec<Vec<u8>>> + Send>>;
 
-/// Serves one connection until the client closes it, it times out, or it is evicted.
-async fn serve(
-    stream: TcpStream,
+/// Serves one connection (TCP, or TLS over it) until the client closes it, it times out, or
+/// it is evicted.
+async fn serve<S: AsyncRead + AsyncWrite + Send + 'static>(
+    stream: S,
     peer: SocketAddr,
     dispatcher: &Arc<Dispatcher>,
     conn: &Connection,
     mut stopped: watch::Receiver<bool>,
 ) {
-    let _ = stream.set_nodelay(true);
-    let (mut rd, mut wr) = stream.into_split();
+    let (mut rd, mut wr) = tokio::io::split(stream);
     let mut buf = BytesMut::with_capacity(512);
     let mut pending: FuturesUnordered<Pending> = FuturesUnordered::new();
     let mut waiting: Vec<Waiting> = Vec::new();
@@ -220,7 +283,7 @@ pub(crate) fn take_frame(buf: &mut BytesMut) -> Option<Vec<u8>> {
 }
 
 /// Writes a query's replies in order; false when the connection is done for.
-async fn write_all(wr: &mut tokio::net::tcp::OwnedWriteHalf, replies: &[Vec<u8>], timeout: Duration) -> bool {
+async fn write_all(wr: &mut (impl AsyncWrite + Unpin), replies: &[Vec<u8>], timeout: Duration) -> bool {
     for reply in replies {
         if !write(wr, reply, timeout).await {
             return false;
@@ -231,7 +294,7 @@ async fn write_all(wr: &mut tokio::net::tcp::OwnedWriteHalf, replies: &[Vec<u8>]
 
 /// Writes one reply, length-prefixed, within the write timeout; false when the connection is
 /// done for (the client is gone, or too slow to take it).
-async fn write(wr: &mut tokio::net::tcp::OwnedWriteHalf, reply: &[u8], timeout: Duration) -> bool {
+async fn write(wr: &mut (impl AsyncWrite + Unpin), reply: &[u8], timeout: Duration) -> bool {
     // A dropped query has no reply; the connection goes on.
     let Ok(len) = u16::try_from(reply.len()) else {
         return true;

@@ -86,6 +86,15 @@ pub static PANICS: LazyLock<Option<IntCounter>> = LazyLock::new(|| {
     )
     .ok()
 });
+/// DoH responses by listener and HTTP status (CoreDNS's `vars.HTTPSResponsesCount`).
+pub static HTTPS_RESPONSES: LazyLock<Option<IntCounterVec>> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "coredns_https_responses_total",
+        "Counter of DoH responses per server and http status code.",
+        &["server", "status"]
+    )
+    .ok()
+});
 /// Queries refused because their listener already had as many waiting as it takes (not a
 /// CoreDNS metric: CoreDNS has no such bound).
 pub static OVERLOAD_REFUSED: LazyLock<Option<IntCounterVec>> = LazyLock::new(|| {

@@ -1,7 +1,15 @@
-//! CoreDNS's classification of replies (`response.Typify`/`Classify`), for `log` and `cache`.
+//! CoreDNS's classification of replies (`response.Typify`/`Classify`) and their minimal TTL,
+//! for `log`, `cache` and DoH's Cache-Control.
+
+use std::time::Duration;
 
 use hickory_proto::op::{Message, OpCode, ResponseCode};
-use hickory_proto::rr::RecordType;
+use hickory_proto::rr::{RData, RecordType};
+
+/// CoreDNS's `MinimalDefaultTTL`: replies with nothing to take a TTL from.
+const MINIMAL_DEFAULT_TTL: Duration = Duration::from_secs(5);
+/// CoreDNS's `MaximumDefaulTTL`.
+const MAXIMUM_DEFAULT_TTL: Duration = Duration::from_secs(3600);
 
 /// The kind of a reply, as CoreDNS's `response.Type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,6 +114,34 @@ pub fn rcode_from_str(s: &str) -> Option<ResponseCode> {
     (0u16..=23)
         .map(<ResponseCode as From<u16>>::from)
         .find(|rc| rcode_name(*rc) == upper)
+}
+
+/// CoreDNS's `dnsutil.MinimalTTL`: the smallest TTL in the reply (at most an hour); for denials
+/// the SOA's minimum if smaller (RFC 2308); 5 s for errors, empty replies and referrals (a
+/// delegation is not among the types it reads TTLs from, so the success bounds clamp 5 s).
+pub fn minimal_ttl(m: &Message, kind: ReplyType) -> Duration {
+    if !matches!(
+        kind,
+        ReplyType::NoError | ReplyType::NameError | ReplyType::NoData
+    ) {
+        return MINIMAL_DEFAULT_TTL;
+    }
+    if m.answers.is_empty() && m.authorities.is_empty() && m.additionals.is_empty() {
+        return MINIMAL_DEFAULT_TTL;
+    }
+    let records = m.answers.iter().chain(&m.authorities).chain(&m.additionals);
+    let mut min = records
+        .map(|r| Duration::from_secs(u64::from(r.ttl)))
+        .fold(MAXIMUM_DEFAULT_TTL, Duration::min);
+    if matches!(kind, ReplyType::NameError | ReplyType::NoData)
+        && let Some(soa_min) = m.authorities.iter().find_map(|r| match &r.data {
+            RData::SOA(soa) => Some(Duration::from_secs(u64::from(soa.minimum))),
+            _ => None,
+        })
+    {
+        min = min.min(soa_min);
+    }
+    min
 }
 
 #[cfg(test)]

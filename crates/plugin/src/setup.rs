@@ -153,6 +153,9 @@ pub struct SetupOutput {
     /// Whether the block had each directive this setup asked about: a reload that changes
     /// one of them sets this directive up again.
     pub observed: Vec<(String, bool)>,
+    /// The block's TLS server configuration (the `tls` directive), for `tls://` and
+    /// `https://` listeners.
+    pub tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
 }
 
 impl<'a> Setup<'a> {
@@ -218,6 +221,11 @@ impl<'a> Setup<'a> {
     /// Sets the TCP timeouts of the block's listeners (the `timeouts` directive).
     pub fn set_timeouts(&mut self, timeouts: Timeouts) {
         self.out.timeouts = Some(timeouts);
+    }
+
+    /// Serves the block's `tls://` and `https://` listeners with `config` (the `tls` directive).
+    pub fn set_tls(&mut self, config: Arc<tokio_rustls::rustls::ServerConfig>) {
+        self.out.tls = Some(config);
     }
 
     /// Counts this block's plugins in `/ready` (the `ready` directive does this).

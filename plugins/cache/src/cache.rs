@@ -7,12 +7,12 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use clusterdns_plugin::proto::op::{Message, ResponseCode};
 use clusterdns_plugin::proto::rr::Name;
-use clusterdns_plugin::response::{ReplyType, typify};
+use clusterdns_plugin::response::{ReplyType, minimal_ttl, typify};
 use clusterdns_plugin::{DetachedNext, Handler, Next, PluginError, Reply, Request};
 use moka::Expiry;
 use moka::notification::RemovalCause;
 
-use crate::item::{Item, minimal_ttl};
+use crate::item::Item;
 use crate::metrics;
 use crate::setup::{Config, Kind};
 

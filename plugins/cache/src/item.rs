@@ -6,14 +6,8 @@ use std::time::{Duration, Instant};
 
 use clusterdns_plugin::Request;
 use clusterdns_plugin::proto::op::{Message, ResponseCode};
-use clusterdns_plugin::proto::rr::{RData, Record};
+use clusterdns_plugin::proto::rr::Record;
 use clusterdns_plugin::proto::serialize::binary::{BinDecodable, BinDecoder, BinEncodable, BinEncoder};
-use clusterdns_plugin::response::ReplyType;
-
-/// CoreDNS's `MinimalDefaultTTL`: replies with nothing to take a TTL from.
-const MINIMAL_DEFAULT_TTL: Duration = Duration::from_secs(5);
-/// CoreDNS's `MaximumDefaulTTL`.
-const MAXIMUM_DEFAULT_TTL: Duration = Duration::from_secs(3600);
 
 /// The instant items count their storing time from.
 static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
@@ -141,38 +135,10 @@ impl Item {
     }
 }
 
-/// CoreDNS's `dnsutil.MinimalTTL`: the smallest TTL in the reply (at most an hour); for denials
-/// the SOA's minimum if smaller (RFC 2308); 5 s for errors, empty replies and referrals (a
-/// delegation is not among the types it reads TTLs from, so the success bounds clamp 5 s).
-pub fn minimal_ttl(m: &Message, kind: ReplyType) -> Duration {
-    if !matches!(
-        kind,
-        ReplyType::NoError | ReplyType::NameError | ReplyType::NoData
-    ) {
-        return MINIMAL_DEFAULT_TTL;
-    }
-    if m.answers.is_empty() && m.authorities.is_empty() && m.additionals.is_empty() {
-        return MINIMAL_DEFAULT_TTL;
-    }
-    let records = m.answers.iter().chain(&m.authorities).chain(&m.additionals);
-    let mut min = records
-        .map(|r| Duration::from_secs(u64::from(r.ttl)))
-        .fold(MAXIMUM_DEFAULT_TTL, Duration::min);
-    if matches!(kind, ReplyType::NameError | ReplyType::NoData)
-        && let Some(soa_min) = m.authorities.iter().find_map(|r| match &r.data {
-            RData::SOA(soa) => Some(Duration::from_secs(u64::from(soa.minimum))),
-            _ => None,
-        })
-    {
-        min = min.min(soa_min);
-    }
-    min
-}
-
 #[cfg(test)]
 mod tests {
     use clusterdns_plugin::proto::op::{MessageType, OpCode};
-    use clusterdns_plugin::response::typify;
+    use clusterdns_plugin::response::{minimal_ttl, typify};
     use testkit::rr;
 
     use super::*;

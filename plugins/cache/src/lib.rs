@@ -6,5 +6,5 @@ mod metrics;
 mod setup;
 
 pub use cache::Cache;
-pub use item::{Item, minimal_ttl};
+pub use item::Item;
 pub use setup::{Config, Kind, parse, setup};
