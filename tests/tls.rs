@@ -2,6 +2,7 @@
 //! server blocks with the `tls` plugin, asked by real clients (kdig from knot-dnsutils, curl):
 //! the same chain and metrics as `dns://`, client certificates, a renewed certificate served.
 
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -28,6 +29,26 @@ fn kdig(args: &[String]) -> Option<String> {
 
 fn args(list: &[&str]) -> Vec<String> {
     list.iter().map(ToString::to_string).collect()
+}
+
+/// kdig's A query for example.org over TLS to `port`, the server's certificate checked against
+/// `server_ca`, with a client certificate and key if given.
+fn dot_query(port: u16, server_ca: &Path, client: Option<(&Path, &Path)>) -> Option<String> {
+    let mut a = args(&[
+        "@127.0.0.1",
+        "-p",
+        &port.to_string(),
+        "+tls-hostname=dns.test",
+        "+timeout=2",
+        "+retry=0",
+    ]);
+    a.push(format!("+tls-ca={}", server_ca.display()));
+    if let Some((cert, key)) = client {
+        a.push(format!("+tls-certfile={}", cert.display()));
+        a.push(format!("+tls-keyfile={}", key.display()));
+    }
+    a.extend(args(&["example.org", "A"]));
+    kdig(&a)
 }
 
 /// Whether kdig's reply carries whoami's answer for `name`.
@@ -146,23 +167,8 @@ fn client_certificates_and_a_renewed_certificate() {
         ca.display()
     );
     let _server = Server::start(BIN, &corefile, dot);
-    let ask = |server_ca: &std::path::Path, with_cert: bool| {
-        let mut a = args(&[
-            "@127.0.0.1",
-            "-p",
-            &dot.to_string(),
-            "+tls-hostname=dns.test",
-            "+timeout=2",
-            "+retry=0",
-        ]);
-        a.push(format!("+tls-ca={}", server_ca.display()));
-        if with_cert {
-            a.push(format!("+tls-certfile={}", client_cert.display()));
-            a.push(format!("+tls-keyfile={}", client_key.display()));
-        }
-        a.extend(args(&["example.org", "A"]));
-        kdig(&a)
-    };
+    let client = (client_cert.as_path(), client_key.as_path());
+    let ask = |server_ca: &Path, with_cert: bool| dot_query(dot, server_ca, with_cert.then_some(client));
     let Some(out) = ask(&cert_path, true) else {
         return;
     };
@@ -197,23 +203,8 @@ fn client_auth_require_takes_any_certificate() {
         key.display()
     );
     let _server = Server::start(BIN, &corefile, dot);
-    let ask = |with_cert: bool| {
-        let mut a = args(&[
-            "@127.0.0.1",
-            "-p",
-            &dot.to_string(),
-            "+tls-hostname=dns.test",
-            "+timeout=2",
-            "+retry=0",
-        ]);
-        a.push(format!("+tls-ca={}", cert.display()));
-        if with_cert {
-            a.push(format!("+tls-certfile={}", client_cert.display()));
-            a.push(format!("+tls-keyfile={}", client_key.display()));
-        }
-        a.extend(args(&["example.org", "A"]));
-        kdig(&a)
-    };
+    let client = (client_cert.as_path(), client_key.as_path());
+    let ask = |with_cert: bool| dot_query(dot, &cert, with_cert.then_some(client));
     let Some(out) = ask(true) else {
         return;
     };
