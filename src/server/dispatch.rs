@@ -69,17 +69,17 @@ impl Drop for Waiting {
 }
 
 impl Dispatcher {
-    /// Serves `zones` from now on; queries already running finish with the old table.
-    /// The listener's TCP timeouts, as the serving configuration sets them.
     /// The listener as metrics label it (`https://:443`).
     pub fn server(&self) -> &str {
         &self.server
     }
 
+    /// The listener's TCP timeouts, as the serving configuration sets them.
     pub fn timeouts(&self) -> clusterdns_plugin::Timeouts {
         self.zones.load().timeouts
     }
 
+    /// Serves `zones` from now on; queries already running finish with the old table.
     pub fn swap(&self, zones: ZoneTable) {
         self.zones.store(Arc::new(zones));
     }
