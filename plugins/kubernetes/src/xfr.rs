@@ -145,7 +145,7 @@ impl Kubernetes {
                 ServiceKind::ExternalName(target) => {
                     // Only a name becomes a CNAME (an address there makes none).
                     if target.parse::<std::net::IpAddr>().is_err()
-                        && let Ok(target) = Name::from_ascii(format!("{}.", target.trim_end_matches('.')))
+                        && let Ok(target) = Name::from_ascii(clusterdns_plugin::normalize_zone(target))
                     {
                         chunks.push(vec![Record::from_rdata(
                             owner.clone(),
