@@ -23,8 +23,8 @@ pub async fn axfr(zone: &Name, from: SocketAddr) -> Result<Vec<Record>, String> 
     let mut soas = 0;
     let mut read = 0;
     while soas < 2 {
-        let m = receive(&mut stream, id).await?;
-        read += m.answers.len() * 64;
+        let (m, size) = receive(&mut stream, id).await?;
+        read += size;
         if read > MAX_BYTES {
             return Err(format!("more than {MAX_BYTES} bytes"));
         }
@@ -46,7 +46,7 @@ pub async fn axfr(zone: &Name, from: SocketAddr) -> Result<Vec<Record>, String> 
 pub async fn serial(zone: &Name, from: SocketAddr) -> Result<u32, String> {
     let mut stream = connect(from).await?;
     let id = send(&mut stream, zone, RecordType::SOA).await?;
-    let m = receive(&mut stream, id).await?;
+    let (m, _) = receive(&mut stream, id).await?;
     m.answers
         .iter()
         .find_map(|r| match &r.data {
@@ -76,8 +76,9 @@ async fn send(stream: &mut TcpStream, zone: &Name, qtype: RecordType) -> Result<
     Ok(id)
 }
 
-/// The next message of the exchange: it must answer the query, NOERROR.
-async fn receive(stream: &mut TcpStream, id: u16) -> Result<Message, String> {
+/// The next message of the exchange and its size on the wire: it must answer the query,
+/// NOERROR.
+async fn receive(stream: &mut TcpStream, id: u16) -> Result<(Message, usize), String> {
     let read = async {
         let mut len = [0u8; 2];
         stream.read_exact(&mut len).await?;
@@ -97,5 +98,5 @@ async fn receive(stream: &mut TcpStream, id: u16) -> Result<Message, String> {
     if m.metadata.response_code != ResponseCode::NoError {
         return Err(format!("bad xfr rcode: {}", u16::from(m.metadata.response_code)));
     }
-    Ok(m)
+    Ok((m, buf.len()))
 }
